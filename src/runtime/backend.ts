@@ -1,0 +1,131 @@
+import * as tf from '@tensorflow/tfjs';
+import { BayescompError } from '../util/errors.js';
+import { registerMissingKernels } from './kernels/register.js';
+
+/** TF.js backends bayescomp knows how to start. `tensorflow` is the native one from `@tensorflow/tfjs-node`. */
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
+
+/** What the runtime is running on; written into every result file and printed by `bayescomp info`. */
+export interface BackendInfo {
+  /** The active TF.js backend. */
+  readonly name: string;
+  /** Version of `@tensorflow/tfjs-core` in use. */
+  readonly tfjsVersion: string;
+  /** Whether the wasm backend runs its SIMD build (undefined for other backends). */
+  readonly simd?: boolean;
+  /** Threads the wasm backend uses (undefined for other backends). */
+  readonly threads?: number;
+  /** Backends that were tried before this one and why they were skipped. */
+  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
+  /** Whether we are in Node.js (as opposed to a browser). */
+  readonly node: boolean;
+}
+
+/** Options for {@link initBackend}. */
+export interface InitBackendOptions {
+  /**
+   * The backend to use, or `auto` (default): in Node `tensorflow` when `@tensorflow/tfjs-node` is installed, else
+   * `wasm`, else `cpu`; in a browser `webgl`, else `wasm`, else `cpu`. Also read from `$BAYESCOMP_BACKEND`.
+   */
+  readonly backend?: BackendName | 'auto';
+  /** Where the wasm backend finds its `.wasm` files (a URL prefix); needed only in bundled browser builds. */
+  readonly wasmPaths?: string;
+}
+
+const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
+
+let current: BackendInfo | undefined;
+let pending: Promise<BackendInfo> | undefined;
+
+/**
+ * Chooses and starts the TF.js backend once per process; later calls return the same result unless a different
+ * backend is requested explicitly. Registers the kernels bayescomp needs that the backend lacks (e.g. the wasm
+ * backend's missing convolution filter gradient). Throws when a backend asked for by name cannot start, instead of
+ * silently running on another (`tf.setBackend` itself only returns false).
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const envChoice = isNode ? (process.env.BAYESCOMP_BACKEND as BackendName | 'auto' | undefined) : undefined;
+  const requested = options.backend ?? envChoice ?? 'auto';
+  if (current && (requested === 'auto' || requested === current.name)) return current;
+  if (pending && requested === 'auto') return pending;
+  pending = start(requested, options);
+  try {
+    current = await pending;
+    return current;
+  } finally {
+    pending = undefined;
+  }
+}
+
+/** The backend chosen by {@link initBackend}, or undefined before it ran. */
+export function backendInfo(): BackendInfo | undefined {
+  return current;
+}
+
+async function start(requested: BackendName | 'auto', options: InitBackendOptions): Promise<BackendInfo> {
+  const order: BackendName[] =
+    requested !== 'auto' ? [requested] : isNode ? ['tensorflow', 'wasm', 'cpu'] : ['webgl', 'wasm', 'cpu'];
+  const skipped: { name: string; reason: string }[] = [];
+  for (const name of order) {
+    const reason = await tryBackend(name, options);
+    if (reason === undefined) {
+      registerMissingKernels(name);
+      return describe(name, skipped);
+    }
+    if (requested !== 'auto') {
+      throw new BayescompError('runtime', `backend '${name}' could not be started: ${reason}`);
+    }
+    skipped.push({ name, reason });
+  }
+  throw new BayescompError(
+    'runtime',
+    `no TF.js backend could be started (${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})`,
+  );
+}
+
+/** Returns undefined when the backend is active, else why not. */
+async function tryBackend(name: BackendName, options: InitBackendOptions): Promise<string | undefined> {
+  try {
+    if (name === 'tensorflow') {
+      // A variable specifier keeps bundlers and the type checker from requiring the optional package.
+      const nativePackage = '@tensorflow/tfjs-node';
+      await import(nativePackage);
+    } else if (name === 'wasm') {
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      if (options.wasmPaths) wasm.setWasmPaths(options.wasmPaths);
+    } else if (name === 'webgpu') {
+      const webgpuPackage = '@tensorflow/tfjs-backend-webgpu';
+      await import(webgpuPackage);
+    }
+    if (tf.findBackendFactory(name) === null) return 'not registered';
+    const ok = await tf.setBackend(name);
+    if (!ok || tf.getBackend() !== name) return 'initialisation failed';
+    await tf.ready();
+    return undefined;
+  } catch (err) {
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    return message.includes('Cannot find') || message.includes('Failed to resolve')
+      ? 'not installed'
+      : message;
+  }
+}
+
+async function describe(name: BackendName, skipped: BackendInfo['skipped']): Promise<BackendInfo> {
+  let simd: boolean | undefined;
+  let threads: number | undefined;
+  if (name === 'wasm') {
+    simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+    const multi = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    threads = multi ? wasm.getThreadsCount() : 1;
+  }
+  return { name, tfjsVersion: tf.version_core, simd, threads, skipped, node: isNode };
+}
+
+/** A one-line description such as `wasm (SIMD, 1 thread) on tfjs 4.22.0`, for logs and reports. */
+export function describeBackend(info: BackendInfo): string {
+  const extras: string[] = [];
+  if (info.simd !== undefined) extras.push(info.simd ? 'SIMD' : 'no SIMD');
+  if (info.threads !== undefined) extras.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
+  return `${info.name}${extras.length ? ` (${extras.join(', ')})` : ''} on tfjs ${info.tfjsVersion}`;
+}
