@@ -1,0 +1,54 @@
+import { Command, CommanderError, Option } from 'commander';
+import { BayescompError, EXIT_CODES } from '../util/errors.js';
+import { registerInfo } from './commands/info.js';
+import { type CliIo, processIo } from './io.js';
+import { packageVersion } from './version.js';
+
+/** Exit status for command-line usage errors (unknown option, missing argument). */
+export const EXIT_USAGE = 2;
+/** Exit status for unexpected failures (a bug: the message asks for a report). */
+export const EXIT_INTERNAL = 1;
+
+/** Builds the `bayescomp` command tree writing to `io`. */
+export function buildProgram(io: CliIo = processIo): Command {
+  const program = new Command('bayescomp')
+    .description(
+      'Bayesian neural networks for TensorFlow.js: variational inference, Laplace, uncertainty, compression',
+    )
+    .version(packageVersion())
+    .addOption(
+      new Option('--backend <name>', 'TF.js backend (default: tensorflow if installed, else wasm, else cpu)')
+        .choices(['auto', 'tensorflow', 'wasm', 'cpu'])
+        .env('BAYESCOMP_BACKEND'),
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .exitOverride();
+  registerInfo(program, io);
+  return program;
+}
+
+/**
+ * Runs the CLI on `argv` (as in `process.argv`) and resolves to the exit status instead of exiting, so tests can run
+ * it in-process. Errors the user can act on print as one line `bayescomp: <message>`.
+ */
+export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv as string[]);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0
+        ? 0
+        : EXIT_USAGE;
+    }
+    if (err instanceof BayescompError) {
+      io.err(`bayescomp: ${err.message}\n`);
+      return EXIT_CODES[err.code];
+    }
+    const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    io.err(`bayescomp: internal error (please report it): ${message}\n`);
+    return EXIT_INTERNAL;
+  }
+}
