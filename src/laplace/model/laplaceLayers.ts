@@ -111,7 +111,7 @@ export function laplaceLayout(model: tf.LayersModel): LaplaceLayout {
       );
     }
     const config = layer.getConfig();
-    const kernelShape = layer.getWeights()[0].shape;
+    const kernelShape: number[] = [...layer.getWeights()[0].shape];
     const useBias = Boolean(config.useBias);
     const outputSize = kernelShape[kernelShape.length - 1];
     const fanIn = kernelShape.slice(0, -1).reduce((a, b) => a * b, 1);
