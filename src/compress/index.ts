@@ -5,3 +5,4 @@ export * from './bit-precision.js';
 export * from './quantize.js';
 export * from './bit-stream.js';
 export * from './compact-codec.js';
+export * from './structured.js';
