@@ -6,3 +6,4 @@ export * from './quantize.js';
 export * from './bit-stream.js';
 export * from './compact-codec.js';
 export * from './structured.js';
+export * from './compact-model.js';
