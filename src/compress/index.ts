@@ -7,3 +7,4 @@ export * from './bit-stream.js';
 export * from './compact-codec.js';
 export * from './structured.js';
 export * from './compact-model.js';
+export * from './compression-summary.js';
