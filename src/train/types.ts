@@ -49,3 +49,51 @@ export interface Objective {
   /** Restores {@link getState}'s output on resume. */
   setState?(state: Record<string, unknown>): void;
 }
+
+/** What the training loop records for one epoch (one entry of `history.json`). */
+export interface EpochLog {
+  /** Zero-based epoch. */
+  readonly epoch: number;
+  /** Optimiser steps taken in the epoch. */
+  readonly steps: number;
+  /** Mean minibatch loss over the epoch. */
+  readonly loss: number;
+  /** Mean of each of the objective's named terms over the epoch (e.g. `data`, `kl`, `beta`). */
+  readonly terms: Readonly<Record<string, number>>;
+  /** Learning rate at the epoch's first step. */
+  readonly learningRate: number;
+  /** Validation metrics (e.g. `accuracy`, `nll`), when the run validates. */
+  readonly validation?: Readonly<Record<string, number>>;
+  /** The objective's `epochMetrics` (e.g. sparsity). */
+  readonly metrics?: Readonly<Record<string, number>>;
+  /** Wall-clock seconds spent on the epoch, validation included. */
+  readonly seconds: number;
+}
+
+/** What a callback returns: `'stop'` ends the run after the current step or epoch. */
+export type CallbackResult = void | 'stop' | Promise<void | 'stop'>;
+
+/** Passed to {@link TrainCallbacks.onBatchEnd}. */
+export interface BatchEndInfo {
+  readonly epoch: number;
+  readonly step: number;
+  readonly stepsPerEpoch: number;
+  /** Steps since the start of the run (zero-based index of the step just taken). */
+  readonly globalStep: number;
+  readonly learningRate: number;
+  /**
+   * This step's loss. Reading it waits for the device, so the loop does not read it unless asked (the loop itself
+   * reads losses in bulk every `divergenceCheckEvery` steps).
+   */
+  readLoss(): Promise<number>;
+}
+
+/** Hooks into the training loop. Any hook may return `'stop'` to end the run cleanly. */
+export interface TrainCallbacks {
+  /** Before each epoch's first step (not called again when a run resumes in the middle of that epoch). */
+  onEpochStart?(epoch: number): CallbackResult;
+  /** After each step. Throwing from here aborts the run (the last checkpoint stays as it was). */
+  onBatchEnd?(info: BatchEndInfo): CallbackResult;
+  /** After each epoch, once its log is complete and its checkpoint and history are written. */
+  onEpochEnd?(log: EpochLog): CallbackResult;
+}
