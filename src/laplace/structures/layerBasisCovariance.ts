@@ -1,0 +1,66 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** Largest number of float32 values one chunk of rotated per-example Jacobians may hold. */
+const CHUNK_VALUES = 4_000_000;
+
+/**
+ * J Σ Jᵀ per example for one layer whose covariance is diagonal in a Kronecker eigenbasis:
+ * Σ = (Q_A ⊗ Q_G) diag(vec D⁻¹) (Q_A ⊗ Q_G)ᵀ (Q = I for a diagonal posterior).
+ *
+ * The Jacobian rows of class c are vec(M_c), M_c = Σ_p a_p g_{c,p}ᵀ; rotating, M̃_c = (A Q_A)ᵀ (G_c Q_G) and
+ * (J Σ Jᵀ)_{cc'} = Σ_{ij} M̃_c[i,j] M̃_c'[i,j] D⁻¹[i,j]. For one location (Dense) M̃_c = ã g̃_cᵀ, so this collapses to
+ * Σ_j g̃_cj g̃_c'j w_j with w = (ã ⊙ ã) D⁻¹: no per-parameter Jacobian is ever formed.
+ *
+ * @param a inputs `[M, P, R]`; @param g Jacobian factors `[C, M, P, O]`; @param qa `[R, R]` or undefined (identity);
+ * @param qg `[O, O]` or undefined; @param dinv `[R, O]` posterior variances in the eigenbasis. Returns `[M, C, C]`.
+ */
+export function layerBasisCovariance(
+  a: tf.Tensor3D,
+  g: tf.Tensor4D,
+  qa: tf.Tensor2D | undefined,
+  qg: tf.Tensor2D | undefined,
+  dinv: tf.Tensor2D,
+): tf.Tensor3D {
+  const [m, p, r] = a.shape;
+  const [c, , , o] = g.shape;
+  const rotA = (x: tf.Tensor) => (qa ? tf.matMul(x.reshape([-1, r]), qa).reshape(x.shape) : x);
+  const rotG = (x: tf.Tensor) => (qg ? tf.matMul(x.reshape([-1, o]), qg).reshape(x.shape) : x);
+  if (p === 1) {
+    return tf.tidy(() => {
+      const at = rotA(a.reshape([m, r]));
+      const gt = tf.transpose(rotG(g.reshape([c, m, o])), [1, 0, 2]); // [M, C, O]
+      const w = tf.matMul(tf.square(at) as tf.Tensor2D, dinv).reshape([m, 1, o]);
+      return tf.matMul(tf.mul(gt, w) as tf.Tensor3D, tf.transpose(gt, [0, 2, 1]) as tf.Tensor3D);
+    });
+  }
+  const step = Math.max(1, Math.floor(CHUNK_VALUES / (c * r * o)));
+  const chunks: tf.Tensor3D[] = [];
+  for (let s = 0; s < m; s += step) {
+    chunks.push(
+      tf.tidy(() => {
+        const size = Math.min(step, m - s);
+        const at = rotA(a.slice([s, 0, 0], [size, -1, -1])); // [size, P, R]
+        const gt = rotG(g.slice([0, s, 0, 0], [-1, size, -1, -1])); // [C, size, P, O]
+        const aT = tf
+          .tile(tf.transpose(at, [0, 2, 1]).reshape([1, size, r, p]), [c, 1, 1, 1])
+          .reshape([c * size, r, p]);
+        const mt = tf.matMul(aT as tf.Tensor3D, gt.reshape([c * size, p, o]) as tf.Tensor3D); // [C·size, R, O]
+        const x = tf.transpose(mt.reshape([c, size, r * o]), [1, 0, 2]); // [size, C, R·O]
+        const y = tf.mul(x, dinv.reshape([1, 1, r * o]));
+        return tf.matMul(y as tf.Tensor3D, tf.transpose(x, [0, 2, 1]) as tf.Tensor3D);
+      }),
+    );
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = tf.concat(chunks, 0);
+  tf.dispose(chunks);
+  return out;
+}
+
+/** Sums per-layer `[M, C, C]` covariances, disposing the parts. */
+export function sumCovariances(parts: tf.Tensor3D[]): tf.Tensor3D {
+  if (parts.length === 1) return parts[0];
+  const out = tf.addN(parts) as tf.Tensor3D;
+  tf.dispose(parts);
+  return out;
+}
