@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { Matrix, inverse, determinant } from 'ml-matrix';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../runtime/backend.js';
