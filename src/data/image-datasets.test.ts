@@ -204,6 +204,18 @@ describe('looking up named datasets', () => {
     expect([sys.origin, sys.dir, sys.classNames]).toEqual(['system', places.system, ['a', 'b']]);
   });
 
+  it('accepts $BAYESCOMP_DATA itself when it holds the files', async () => {
+    const env = join(root, 'env-root');
+    await writeTinyDataset(env, [0, 1], [1]);
+    const d = await loadImageDataset('tiny-remote', {
+      env: { BAYESCOMP_DATA: env },
+      cacheDir: join(root, 'env-root-cache'),
+      systemDirs: [],
+      download: false,
+    });
+    expect([d.origin, d.dir]).toEqual(['env', env]);
+  });
+
   it('fails offline with one line listing every place and how to get the data', async () => {
     const base = join(root, 'missing');
     await mkdir(join(base, 'cache', 'fashion-mnist'), { recursive: true });
@@ -230,6 +242,7 @@ describe('looking up named datasets', () => {
       expect(m).toContain(place);
     }
     expect(m).toContain('downloads are disabled');
+    expect(m).toContain('allow the download (from fashion-mnist.s3-website.eu-central-1.amazonaws.com)');
     expect(m).toContain('apt-get install dataset-fashion-mnist');
     expect(m).toContain('--data DIR');
     expect(m).toContain('BAYESCOMP_DATA=DIR');
@@ -304,6 +317,8 @@ describe('looking up named datasets', () => {
       'download failed: could not download train-images-idx3-ubyte.gz (https://first.invalid/train-images-idx3-ubyte.gz: fetch failed (ENOTFOUND); https://second.invalid/train-images-idx3-ubyte.gz: HTTP 404 Not Found)',
     );
     expect(err.message).toContain('apt-get install dataset-tiny');
+    expect(err.message).toContain('looked in: $BAYESCOMP_DATA (unset), ');
+    expect(err.message).toContain('retry the download with network access');
     expect(await readdir(join(cacheDir, 'tiny-remote')).catch(() => [])).toEqual([]);
   });
 });

@@ -100,18 +100,21 @@ export async function locateImageDataset(
     ? embeddedSearchDirs(entry.name, options)
     : datasetSearchDirs(entry.name, options);
   const looked: string[] = [];
+  if (!entry.embedded && !(options.env ?? process.env).BAYESCOMP_DATA) looked.push('$BAYESCOMP_DATA (unset)');
   for (const candidate of candidates) {
     const problem = await missingFor(entry, candidate.dir);
     if (!problem) return { dir: candidate.dir, origin: candidate.origin, entry };
     looked.push(`${candidate.dir} (${problem})`);
   }
   let downloadNote: string;
+  let retry: string | undefined;
   if (entry.embedded) {
     downloadNote = 'it is embedded in the package, whose data/ folder seems incomplete';
   } else if (!entry.mirrors?.length || !entry.files?.length) {
     downloadNote = 'no download source is known for it';
   } else if (options.download === false) {
     downloadNote = 'downloads are disabled';
+    retry = `allow the download (from ${new URL(entry.mirrors[0]).host})`;
   } else {
     const target = join(userCacheDir(options), entry.name);
     try {
@@ -120,18 +123,24 @@ export async function locateImageDataset(
     } catch (err) {
       if (!(err instanceof DownloadUnavailableError)) throw err;
       downloadNote = `download failed: ${err.message}`;
+      retry = 'retry the download with network access';
     }
   }
-  throw new BayescompError('not-found', notFoundMessage(entry, looked, downloadNote));
+  throw new BayescompError('not-found', notFoundMessage(entry, looked, downloadNote, retry));
 }
 
-function notFoundMessage(entry: ImageDatasetEntry, looked: readonly string[], downloadNote: string): string {
+function notFoundMessage(
+  entry: ImageDatasetEntry,
+  looked: readonly string[],
+  downloadNote: string,
+  retry: string | undefined,
+): string {
   const ways = [
     ...(entry.systemPackage ? [`apt-get install ${entry.systemPackage}`] : []),
     'put the IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, ' +
       't10k-labels-idx1-ubyte.gz) in a directory and pass --data DIR',
     `set BAYESCOMP_DATA=DIR (searched as DIR/${entry.name} and DIR)`,
-    ...(entry.embedded ? [] : ['allow the download on a machine with network access']),
+    ...(retry ? [retry] : []),
   ];
   return (
     `dataset '${entry.name}' not found; looked in: ${looked.join(', ')}; ${downloadNote}; ` +
