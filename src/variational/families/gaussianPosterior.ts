@@ -195,11 +195,19 @@ export class GaussianPosterior implements PosteriorFamily {
     return tf.tidy(() => tf.sub(tf.log(this.variance()), tf.log(tf.add(tf.square(this.vars().mu), 1e-8))));
   }
 
-  initialise(values: tf.Tensor, initLogSigma2: number): void {
+  initialise(values: tf.Tensor, logSigma2: number | tf.Tensor): void {
     if (!this.mu || !this.sigmaParam) throw new Error('GaussianPosterior used before build()');
+    const param = this.sigmaParam;
     this.mu.write(values);
     tf.tidy(() => {
-      this.sigmaParam!.write(tf.fill(values.shape, this.sigmaParamFor(initLogSigma2)));
+      const target = typeof logSigma2 === 'number' ? tf.fill(values.shape, logSigma2) : logSigma2;
+      const sigma = tf.exp(tf.mul(0.5, target));
+      // softplus⁻¹(σ) = log(expm1(σ)) = σ + log(1 − e^(−σ)); the second form avoids overflow for large σ.
+      const raw =
+        this.sigmaMode === 'softplus'
+          ? tf.add(sigma, tf.log(tf.sub(1, tf.exp(tf.neg(sigma)))))
+          : tf.log(sigma);
+      param.write(raw);
     });
   }
 

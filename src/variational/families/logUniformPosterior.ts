@@ -110,11 +110,12 @@ export class LogUniformPosterior implements PosteriorFamily {
     return tf.tidy(() => gaussianLogDensity(w, this.vars().theta, this.variance()));
   }
 
-  initialise(values: tf.Tensor, initLogSigma2: number): void {
+  initialise(values: tf.Tensor, logSigma2: number | tf.Tensor): void {
     if (!this.theta || !this.logSigma2) throw new Error('LogUniformPosterior used before build()');
+    const target = this.logSigma2;
     this.theta.write(values);
     tf.tidy(() => {
-      this.logSigma2!.write(tf.fill(values.shape, initLogSigma2));
+      target.write(typeof logSigma2 === 'number' ? tf.fill(values.shape, logSigma2) : logSigma2.clone());
     });
   }
 }

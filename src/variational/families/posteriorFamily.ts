@@ -92,8 +92,11 @@ export interface PosteriorFamily {
   logPrior?(w: tf.Tensor): tf.Scalar;
   /** log α = log Var[w] − log E[w]² per weight (clipped as the family's KL does), used for pruning. */
   logAlpha?(): tf.Tensor;
-  /** Sets the posterior so that its mean is `values` and its variance small (`exp(initLogSigma2)`), for conversion. */
-  initialise(values: tf.Tensor, initLogSigma2: number): void;
+  /**
+   * Sets the posterior mean to `values` and the variance to `exp(logSigma2)` (a number for all weights, or a tensor
+   * shaped like the weight), e.g. to start from trained weights with a small variance.
+   */
+  initialise(values: tf.Tensor, logSigma2: number | tf.Tensor): void;
   /** Empirical-Bayes update of the prior's hyper-parameters from the current posterior; absent for fixed priors. */
   updatePrior?(): void;
 }
