@@ -75,6 +75,22 @@ describe('embedded datasets', () => {
     expect([min, max]).toEqual([0, 1]);
   });
 
+  it('holds exactly the files, with the SHA-256s, that data/README.md documents', async () => {
+    const readme = await readFile(join(embeddedDataDir(), 'README.md'), 'utf8');
+    const rows = [...readme.matchAll(/^\| `((?:fashion-)?mnist-subset\/[^`]+)` \|.*\| `([0-9a-f]{64})` \|$/gm)];
+    expect(rows.map((r) => r[1]).sort()).toEqual(
+      [
+        ...['train', 't10k'].flatMap((p) => [`fashion-mnist-subset/${p}-images-idx3-ubyte.gz`, `fashion-mnist-subset/${p}-labels-idx1-ubyte.gz`]),
+        'mnist-subset/t10k-images-idx3-ubyte.gz',
+        'mnist-subset/t10k-labels-idx1-ubyte.gz',
+      ].sort(),
+    );
+    for (const [, file, sha] of rows) {
+      const bytes = await readFile(join(embeddedDataDir(), file));
+      expect(createHash('sha256').update(bytes).digest('hex'), file).toBe(sha);
+    }
+  });
+
   it('loads the test-only mnist-subset', async () => {
     const d = await loadImageDataset('mnist-subset', noEnv);
     expect(d.train).toBeUndefined();

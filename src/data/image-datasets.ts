@@ -135,13 +135,17 @@ function notFoundMessage(
   downloadNote: string,
   retry: string | undefined,
 ): string {
-  const ways = [
-    ...(entry.systemPackage ? [`apt-get install ${entry.systemPackage}`] : []),
+  const passDir =
     'put the IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, ' +
-      't10k-labels-idx1-ubyte.gz) in a directory and pass --data DIR',
-    `set BAYESCOMP_DATA=DIR (searched as DIR/${entry.name} and DIR)`,
-    ...(retry ? [retry] : []),
-  ];
+    't10k-labels-idx1-ubyte.gz) in a directory and pass --data DIR';
+  const ways = entry.embedded
+    ? ['reinstall bayescomp, or regenerate data/ with `npx tsx scripts/make-subsets.ts` in a clone', passDir]
+    : [
+        ...(entry.systemPackage ? [`apt-get install ${entry.systemPackage}`] : []),
+        passDir,
+        `set BAYESCOMP_DATA=DIR (searched as DIR/${entry.name} and DIR)`,
+        ...(retry ? [retry] : []),
+      ];
   return (
     `dataset '${entry.name}' not found; looked in: ${looked.join(', ')}; ${downloadNote}; ` +
     `to get it: ${ways.join(', or ')}`
