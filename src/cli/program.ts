@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BayescompError, EXIT_CODES } from '../util/errors.js';
 import { registerInfo } from './commands/info.js';
+import { registerTrain } from './commands/train.js';
 import { type CliIo, processIo } from './io.js';
 import { packageVersion } from './version.js';
 
@@ -25,6 +26,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .exitOverride();
   registerInfo(program, io);
+  registerTrain(program, io);
   return program;
 }
 

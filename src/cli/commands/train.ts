@@ -1,0 +1,185 @@
+import { type Command, Option } from 'commander';
+import { join } from 'node:path';
+import { saveModel } from '../../models/file-io.js';
+import { initBackend, type BackendName } from '../../runtime/backend.js';
+import { setGlobalSeed } from '../../runtime/random.js';
+import { mapObjective } from '../../train/map-objective.js';
+import type { OptimizerName } from '../../train/optimizers.js';
+import type { LrScheduleSpec } from '../../train/lr-schedules.js';
+import { train } from '../../train/trainer.js';
+import { deterministicValidationMetrics } from '../../train/validation-metrics.js';
+import { trainValidationSplit } from '../../data/splits.js';
+import { Random } from '../../runtime/random.js';
+import { writeJsonAtomic } from '../../util/atomic-write.js';
+import { BayescompError } from '../../util/errors.js';
+import { applyConfigFile, requireOptions } from '../config-file.js';
+import { type CliIo, printJson } from '../io.js';
+import { finiteNumber, fraction, nonNegativeInt, parseLrSchedule, positiveInt } from '../parse-options.js';
+import { resolveDataset, resolveModel } from '../resolve-inputs.js';
+import { finishRunRecord, newRunRecord, RUN_FILES, writeRunRecord } from '../run-dir.js';
+
+/** Options of `bayescomp train`, as parsed (and merged with `--config`). */
+export interface TrainCommandOptions {
+  model: string;
+  data: string;
+  method: string;
+  out: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  optimizer: OptimizerName;
+  lrSchedule: LrScheduleSpec;
+  weightDecay: number;
+  validationSplit: number;
+  seed: number;
+  resume?: boolean;
+  progress: 'auto' | 'bar' | 'lines' | 'none';
+  dataDir?: string;
+  download: boolean;
+  json?: boolean;
+  config?: string;
+}
+
+/** `bayescomp train`: trains a zoo model or a user's model on a dataset, into a run directory. */
+export function registerTrain(program: Command, io: CliIo): void {
+  const command = program
+    .command('train')
+    .description('train a model (MAP or variational) and write a run directory')
+    .option('--model <model>', 'zoo name (lenet300, lenet5, mlp, cnn), path to model.json, or run directory')
+    .option('--data <data>', 'dataset name or directory of IDX files')
+    .addOption(
+      new Option('--method <method>', 'inference method')
+        .choices(['map', 'gaussian', 'sparse-vd', 'group-nj', 'group-hs', 'vnq'])
+        .default('map'),
+    )
+    .option('--out <dir>', 'run directory to write')
+    .option('--epochs <n>', 'training epochs', positiveInt, 10)
+    .option('--batch-size <n>', 'minibatch size', positiveInt, 100)
+    .option('--lr <rate>', 'learning rate', finiteNumber, 1e-3)
+    .addOption(
+      new Option('--optimizer <name>', 'optimiser')
+        .choices(['adam', 'sgd', 'momentum', 'rmsprop'])
+        .default('adam'),
+    )
+    .option(
+      '--lr-schedule <schedule>',
+      'constant | multistep:M,..:GAMMA | linear[:HOLD[:FINAL]] | cosine[:FINAL]',
+      parseLrSchedule,
+      {
+        type: 'constant',
+      },
+    )
+    .option(
+      '--weight-decay <lambda>',
+      'L2 weight decay on kernels (coupled, like PyTorch weight_decay)',
+      finiteNumber,
+      0,
+    )
+    .option('--validation-split <f>', 'fraction of the training set held out for validation', fraction, 0)
+    .option('--seed <s>', 'random seed', nonNegativeInt, 0)
+    .option('--resume', 'continue from the run directory’s last checkpoint')
+    .addOption(
+      new Option('--progress <mode>', 'progress display')
+        .choices(['auto', 'bar', 'lines', 'none'])
+        .default('auto'),
+    )
+    .option('--data-dir <dir>', 'directory to look for the dataset in first')
+    .option('--no-download', 'never download a missing dataset')
+    .option('--json', 'print one JSON object with the result')
+    .option('--config <file>', 'JSON file of option values (flags override it)');
+  command.action(async (raw: TrainCommandOptions) => {
+    const options = await applyConfigFile(command, raw);
+    requireOptions(options, ['model', 'data', 'out']);
+    const globals = program.opts<{ backend?: BackendName | 'auto' }>();
+    await initBackend({ backend: globals.backend });
+    const result = await runTrain(options, io);
+    if (options.json) printJson(io, result);
+    else {
+      io.out(
+        `test accuracy ${(100 * result.test.accuracy).toFixed(2)}%  NLL ${result.test.nll.toFixed(4)}\n`,
+      );
+      io.out(`run directory ${options.out} (${result.backend}, ${result.seconds.toFixed(1)} s)\n`);
+    }
+  });
+}
+
+/** The result `bayescomp train --json` prints. */
+export interface TrainCommandResult {
+  readonly out: string;
+  readonly method: string;
+  readonly backend: string;
+  readonly epochs: number;
+  readonly seconds: number;
+  readonly secondsPerEpoch: number;
+  readonly test: Readonly<Record<string, number>> & { readonly accuracy: number; readonly nll: number };
+}
+
+/** Runs `train` with resolved options; exported for the demo and tests. */
+export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise<TrainCommandResult> {
+  if (options.method !== 'map') {
+    throw new BayescompError(
+      'bad-config',
+      `method '${options.method}' is not available from the CLI yet; use --method map`,
+    );
+  }
+  setGlobalSeed(options.seed);
+  const splits = await resolveDataset(options.data, { dataDir: options.dataDir, download: options.download });
+  if (!splits.train)
+    throw new BayescompError('bad-config', `${splits.name} has no training split (only t10k files)`);
+  let trainData = splits.train;
+  let validation = splits.test;
+  if (options.validationSplit > 0) {
+    const parts = trainValidationSplit(trainData, options.validationSplit, new Random(options.seed), {
+      stratify: true,
+    });
+    trainData = parts.train;
+    validation = parts.validation;
+  }
+  const { model, source, origin } = await resolveModel(options.model, trainData, options.seed);
+  const record = newRunRecord(
+    'train',
+    { ...options, modelSource: source, modelOrigin: origin },
+    options.seed,
+  );
+  await writeRunRecord(options.out, record);
+  io.err(
+    `training ${origin} on ${splits.name} (${trainData.n} examples) with ${options.method}, backend ${record.backend}\n`,
+  );
+  try {
+    const result = await train({
+      model,
+      objective: mapObjective({ weightDecay: options.weightDecay }),
+      data: trainData,
+      validation,
+      epochs: options.epochs,
+      batchSize: options.batchSize,
+      optimizer: { name: options.optimizer, learningRate: options.lr },
+      lrSchedule: options.lrSchedule,
+      seed: options.seed,
+      runDir: options.out,
+      resume: options.resume,
+      progress: options.progress,
+    });
+    await saveModel(model, join(options.out, RUN_FILES.model));
+    const testSet = splits.test ?? validation;
+    const test = testSet
+      ? ((await deterministicValidationMetrics(model, testSet)) as TrainCommandResult['test'])
+      : { accuracy: NaN, nll: NaN };
+    await writeJsonAtomic(join(options.out, RUN_FILES.metrics), { test, backend: record.backend });
+    const finished = finishRunRecord(record);
+    await writeRunRecord(options.out, finished);
+    const epochsRun = result.history.length;
+    return {
+      out: options.out,
+      method: options.method,
+      backend: record.backend,
+      epochs: result.epochsCompleted,
+      seconds: result.seconds,
+      secondsPerEpoch: epochsRun ? result.history.reduce((s, h) => s + h.seconds, 0) / epochsRun : 0,
+      test,
+    };
+  } catch (err) {
+    await writeRunRecord(options.out, finishRunRecord(record, err));
+    throw err;
+  }
+}

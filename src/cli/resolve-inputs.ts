@@ -1,0 +1,70 @@
+import type * as tf from '@tensorflow/tfjs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Dataset } from '../data/dataset.js';
+import { loadImageDataset, type ImageDatasetSplits } from '../data/image-datasets.js';
+import { loadModel } from '../models/file-io.js';
+import { buildZooModel, isZooModelName } from '../models/zoo.js';
+import { BayescompError } from '../util/errors.js';
+import { RUN_FILES } from './run-dir.js';
+
+/** Options shared by commands that read a dataset. */
+export interface DataOptions {
+  /** Directory to look in first (`--data-dir`). */
+  readonly dataDir?: string;
+  /** Allow downloading a named dataset (`--no-download` turns it off). */
+  readonly download?: boolean;
+}
+
+/** Loads `--data` (a dataset name or a directory of IDX files). */
+export async function resolveDataset(spec: string, options: DataOptions = {}): Promise<ImageDatasetSplits> {
+  return loadImageDataset(spec, { dir: options.dataDir, download: options.download ?? true });
+}
+
+/** Where a model came from. */
+export interface ResolvedModel {
+  readonly model: tf.LayersModel;
+  readonly source: 'zoo' | 'file' | 'run';
+  /** The zoo name or the path read. */
+  readonly origin: string;
+}
+
+/**
+ * Resolves `--model`: a zoo name (built for the data's input shape and class count, seeded), a `model.json` (or its
+ * directory), or a run directory (its `model/`).
+ */
+export async function resolveModel(
+  spec: string,
+  data: Dataset | undefined,
+  seed: number,
+): Promise<ResolvedModel> {
+  if (isZooModelName(spec)) {
+    const model = buildZooModel(spec, {
+      inputShape: data ? [...data.featureShape] : undefined,
+      numClasses: data?.numClasses,
+      seed,
+    });
+    return { model, source: 'zoo', origin: spec };
+  }
+  const isDir = await stat(spec).then(
+    (s) => s.isDirectory(),
+    () => undefined,
+  );
+  if (isDir === undefined) {
+    throw new BayescompError(
+      'not-found',
+      `model '${spec}' is neither a zoo model (lenet300, lenet5, mlp, cnn) nor a file`,
+    );
+  }
+  if (isDir && (await exists(join(spec, RUN_FILES.run)))) {
+    return { model: await loadModel(join(spec, RUN_FILES.model)), source: 'run', origin: spec };
+  }
+  return { model: await loadModel(spec), source: 'file', origin: spec };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
