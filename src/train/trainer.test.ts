@@ -76,8 +76,8 @@ describe('train', () => {
     expect(last.terms.data).toBeCloseTo(last.loss, 6);
     // Validation metrics agree with an independent computation on the whole set.
     const logits = model.predict(tf.tensor2d(validSet.x, [validSet.n, 8])) as tf.Tensor;
-    const predicted = logits.argMax(1).dataSync();
-    const accuracy = predicted.reduce((a, p, i) => a + (p === validSet.y[i] ? 1 : 0), 0) / validSet.n;
+    const predicted = Array.from(logits.argMax(1).dataSync());
+    const accuracy = predicted.filter((p, i) => p === validSet.y[i]).length / validSet.n;
     expect(last.validation!.accuracy).toBeCloseTo(accuracy, 10);
     tf.dispose(logits);
     model.dispose();
