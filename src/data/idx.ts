@@ -19,19 +19,65 @@ export interface IdxArray {
   readonly values: IdxValues;
 }
 
+/** How one element type is laid out: its code in the magic number, its width, and its big-endian accessors. */
 interface TypeInfo {
   readonly code: number;
   readonly type: IdxDataType;
   readonly itemSize: number;
+  readonly array: { new (length: number): IdxValues; new (buffer: ArrayBuffer): IdxValues };
+  readonly get: (view: DataView, at: number) => number;
+  readonly set: (view: DataView, at: number, value: number) => void;
 }
 
 const TYPES: readonly TypeInfo[] = [
-  { code: 0x08, type: 'uint8', itemSize: 1 },
-  { code: 0x09, type: 'int8', itemSize: 1 },
-  { code: 0x0b, type: 'int16', itemSize: 2 },
-  { code: 0x0c, type: 'int32', itemSize: 4 },
-  { code: 0x0d, type: 'float32', itemSize: 4 },
-  { code: 0x0e, type: 'float64', itemSize: 8 },
+  {
+    code: 0x08,
+    type: 'uint8',
+    itemSize: 1,
+    array: Uint8Array,
+    get: (v, at) => v.getUint8(at),
+    set: (v, at, x) => v.setUint8(at, x),
+  },
+  {
+    code: 0x09,
+    type: 'int8',
+    itemSize: 1,
+    array: Int8Array,
+    get: (v, at) => v.getInt8(at),
+    set: (v, at, x) => v.setInt8(at, x),
+  },
+  {
+    code: 0x0b,
+    type: 'int16',
+    itemSize: 2,
+    array: Int16Array,
+    get: (v, at) => v.getInt16(at, false),
+    set: (v, at, x) => v.setInt16(at, x, false),
+  },
+  {
+    code: 0x0c,
+    type: 'int32',
+    itemSize: 4,
+    array: Int32Array,
+    get: (v, at) => v.getInt32(at, false),
+    set: (v, at, x) => v.setInt32(at, x, false),
+  },
+  {
+    code: 0x0d,
+    type: 'float32',
+    itemSize: 4,
+    array: Float32Array,
+    get: (v, at) => v.getFloat32(at, false),
+    set: (v, at, x) => v.setFloat32(at, x, false),
+  },
+  {
+    code: 0x0e,
+    type: 'float64',
+    itemSize: 8,
+    array: Float64Array,
+    get: (v, at) => v.getFloat64(at, false),
+    set: (v, at, x) => v.setFloat64(at, x, false),
+  },
 ];
 
 /** Whether `bytes` start with the gzip magic number `0x1f 0x8b` (RFC 1952, section 2.3.1). */
@@ -84,54 +130,23 @@ export function parseIdx(bytes: Uint8Array, file = '<IDX bytes>'): IdxArray {
     );
   }
   if (found > expected) fail(`${found - expected} trailing bytes after the ${expected} bytes of data`);
-  return { type, dims, values: readValues(view, headerSize, count, type) };
+  return { type, dims, values: readValues(view, headerSize, count, info as TypeInfo) };
 }
 
-function readValues(view: DataView, offset: number, count: number, type: IdxDataType): IdxValues {
-  const start = view.byteOffset + offset;
-  switch (type) {
-    case 'uint8':
-      return new Uint8Array(view.buffer.slice(start, start + count));
-    case 'int8':
-      return new Int8Array(view.buffer.slice(start, start + count));
-    case 'int16': {
-      const out = new Int16Array(count);
-      for (let i = 0; i < count; i++) out[i] = view.getInt16(offset + 2 * i, false);
-      return out;
-    }
-    case 'int32': {
-      const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) out[i] = view.getInt32(offset + 4 * i, false);
-      return out;
-    }
-    case 'float32': {
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = view.getFloat32(offset + 4 * i, false);
-      return out;
-    }
-    case 'float64': {
-      const out = new Float64Array(count);
-      for (let i = 0; i < count; i++) out[i] = view.getFloat64(offset + 8 * i, false);
-      return out;
-    }
+function readValues(view: DataView, offset: number, count: number, info: TypeInfo): IdxValues {
+  if (info.itemSize === 1) {
+    // Bytes have no byte order: copy them in one go (the bulk of every MNIST-style file).
+    const start = view.byteOffset + offset;
+    return new info.array(view.buffer.slice(start, start + count) as ArrayBuffer);
   }
+  const out = new info.array(count);
+  for (let i = 0; i < count; i++) out[i] = info.get(view, offset + i * info.itemSize);
+  return out;
 }
 
 /** The IDX element type that matches a typed array's type. */
 function typeOfValues(values: IdxValues): TypeInfo {
-  const type: IdxDataType =
-    values instanceof Uint8Array
-      ? 'uint8'
-      : values instanceof Int8Array
-        ? 'int8'
-        : values instanceof Int16Array
-          ? 'int16'
-          : values instanceof Int32Array
-            ? 'int32'
-            : values instanceof Float32Array
-              ? 'float32'
-              : 'float64';
-  return TYPES.find((t) => t.type === type) as TypeInfo;
+  return TYPES.find((t) => values instanceof t.array) as TypeInfo;
 }
 
 /**
@@ -151,30 +166,7 @@ export function encodeIdx(values: IdxValues, dims: readonly number[]): Uint8Arra
   out[2] = info.code;
   out[3] = dims.length;
   dims.forEach((size, d) => view.setUint32(4 + 4 * d, size, false));
-  for (let i = 0; i < count; i++) {
-    const at = headerSize + i * info.itemSize;
-    const v = values[i];
-    switch (info.type) {
-      case 'uint8':
-        view.setUint8(at, v);
-        break;
-      case 'int8':
-        view.setInt8(at, v);
-        break;
-      case 'int16':
-        view.setInt16(at, v, false);
-        break;
-      case 'int32':
-        view.setInt32(at, v, false);
-        break;
-      case 'float32':
-        view.setFloat32(at, v, false);
-        break;
-      case 'float64':
-        view.setFloat64(at, v, false);
-        break;
-    }
-  }
+  for (let i = 0; i < count; i++) info.set(view, headerSize + i * info.itemSize, values[i]);
   return out;
 }
 
