@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Random } from '../runtime/random.js';
 import type { Batch } from '../train/types.js';
-import { type Dataset, featureSize } from './dataset.js';
+import { type Dataset, featureSize, targetWidth } from './dataset.js';
+import { subsetDataset } from './splits.js';
 
 /** Options for {@link batches}. */
 export interface BatchOptions {
@@ -44,17 +45,8 @@ export function* batches(data: Dataset, batchSize: number, options: BatchOptions
 
 /** A batch made of the examples at `indices`, in that order. */
 export function makeBatch(data: Dataset, indices: ArrayLike<number>): Batch {
-  const fs = featureSize(data);
-  const ts = targetWidth(data);
-  const m = indices.length;
-  const x = new Float32Array(m * fs);
-  const y = data.y instanceof Int32Array ? new Int32Array(m * ts) : new Float32Array(m * ts);
-  for (let i = 0; i < m; i++) {
-    const src = indices[i];
-    x.set(data.x.subarray(src * fs, (src + 1) * fs), i * fs);
-    y.set(data.y.subarray(src * ts, (src + 1) * ts), i * ts);
-  }
-  return toBatch(data, x, y, m);
+  const subset = subsetDataset(data, indices);
+  return toBatch(data, subset.x, subset.y, subset.n);
 }
 
 /** A batch of the contiguous examples `start..end-1` (no copy of the feature values beyond the tensor upload). */
@@ -64,9 +56,6 @@ export function sliceBatch(data: Dataset, start: number, end: number): Batch {
   return toBatch(data, data.x.subarray(start * fs, end * fs), data.y.subarray(start * ts, end * ts), end - start);
 }
 
-function targetWidth(data: Dataset): number {
-  return data.y instanceof Int32Array ? 1 : (data.targetSize ?? 1);
-}
 
 function toBatch(data: Dataset, x: Float32Array, y: Int32Array | Float32Array, m: number): Batch {
   const xs = tf.tensor(x, [m, ...data.featureShape], 'float32');

@@ -39,3 +39,8 @@ export function featureSize(data: Pick<Dataset, 'featureShape'>): number {
 export function isClassification(data: Dataset): data is Dataset & { y: Int32Array; numClasses: number } {
   return data.y instanceof Int32Array && data.numClasses !== undefined;
 }
+
+/** Values per target: 1 for class labels, `targetSize` (default 1) for regression targets. */
+export function targetWidth(data: Pick<Dataset, 'y' | 'targetSize'>): number {
+  return data.y instanceof Int32Array ? 1 : (data.targetSize ?? 1);
+}

@@ -1,11 +1,8 @@
 import type { Random } from '../runtime/random.js';
 import { BayescompError } from '../util/errors.js';
-import { type Dataset, featureSize, isClassification } from './dataset.js';
+import { type Dataset, featureSize, isClassification, targetWidth } from './dataset.js';
 
 /** Values per target of a dataset (1 for class labels). */
-function targetWidth(data: Dataset): number {
-  return data.y instanceof Int32Array ? 1 : (data.targetSize ?? 1);
-}
 
 /**
  * The examples at `indices`, in that order, as a new dataset with copied arrays (the original stays usable).
