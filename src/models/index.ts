@@ -6,3 +6,5 @@
 export * from './zoo.js';
 export * from './model-json.js';
 export * from './file-io.js';
+export * from './logits.js';
+export * from './summary.js';
