@@ -98,6 +98,7 @@ async function tryBackend(name: BackendName, options: InitBackendOptions): Promi
       await import(webgpuPackage);
     }
     if (tf.findBackendFactory(name) === null) return 'not registered';
+    if (name === 'cpu') silenceCpuBanner();
     const ok = await tf.setBackend(name);
     if (!ok || tf.getBackend() !== name) return 'initialisation failed';
     await tf.ready();
@@ -108,6 +109,16 @@ async function tryBackend(name: BackendName, options: InitBackendOptions): Promi
       ? 'not installed'
       : message;
   }
+}
+
+/**
+ * The cpu backend prints a banner recommending `@tensorflow/tfjs-node` on its first tensor in Node. bayescomp reports
+ * the backend it runs on itself, so the banner is turned off by marking the backend as already used (its `firstUse`
+ * field gates nothing else).
+ */
+function silenceCpuBanner(): void {
+  const cpu = tf.findBackend('cpu') as { firstUse?: boolean } | null;
+  if (cpu !== null && cpu.firstUse === true) cpu.firstUse = false;
 }
 
 async function describe(name: BackendName, skipped: BackendInfo['skipped']): Promise<BackendInfo> {

@@ -1,7 +1,103 @@
+import * as tf from '@tensorflow/tfjs';
+import { conv2dBackpropFilterConfig } from './conv2dBackpropFilter.js';
+import {
+  depthwiseConv2dBackpropFilterConfig,
+  depthwiseConv2dBackpropInputConfig,
+} from './depthwiseConv2dBackprop.js';
+import { transposingMatMulConfig } from './transposingMatMul.js';
+import { unsortedSegmentSumConfig } from './unsortedSegmentSum.js';
+
+/** Marks kernel functions installed by bayescomp; `Symbol.for` so that two copies of this module agree. */
+const INSTALLED = Symbol.for('bayescomp.kernels.installed');
+/** On an installed kernel function: the kernel it replaced, if any. */
+const REPLACED = Symbol.for('bayescomp.kernels.replaced');
+
+interface Marked {
+  [INSTALLED]?: true;
+  [REPLACED]?: tf.KernelConfig;
+}
+
+/** What to install for one kernel. */
+interface KernelPlan {
+  readonly kernelName: string;
+  /**
+   * `missing`: install only where the backend has none. `replace`: install in place of the backend's own (or add it).
+   * `wrap`: wrap the backend's own kernel, which `make` receives (nothing happens where there is none).
+   */
+  readonly when: 'missing' | 'replace' | 'wrap';
+  readonly make: (backendName: string, existing: tf.KernelConfig) => tf.KernelConfig;
+}
+
+const composedKernels: readonly KernelPlan[] = [
+  { kernelName: 'Conv2DBackpropFilter', when: 'missing', make: conv2dBackpropFilterConfig },
+  {
+    kernelName: 'DepthwiseConv2dNativeBackpropFilter',
+    when: 'missing',
+    make: depthwiseConv2dBackpropFilterConfig,
+  },
+  {
+    kernelName: 'DepthwiseConv2dNativeBackpropInput',
+    when: 'missing',
+    make: depthwiseConv2dBackpropInputConfig,
+  },
+  { kernelName: 'UnsortedSegmentSum', when: 'missing', make: unsortedSegmentSumConfig },
+];
+
+/** Per backend, the kernels that are missing or too slow, and what replaces them. */
+const plans: Readonly<Record<string, readonly KernelPlan[]>> = {
+  wasm: [
+    ...composedKernels,
+    { kernelName: 'BatchMatMul', when: 'wrap', make: (_, existing) => transposingMatMulConfig(existing) },
+    { kernelName: '_FusedMatMul', when: 'wrap', make: (_, existing) => transposingMatMulConfig(existing) },
+  ],
+  // The cpu backend's own filter gradient is a scalar loop taking seconds per call at LeNet-5 sizes.
+  cpu: [
+    { kernelName: 'Conv2DBackpropFilter', when: 'replace', make: conv2dBackpropFilterConfig },
+    ...composedKernels,
+  ],
+};
+
 /**
- * Registers kernels that bayescomp needs and a backend lacks or implements too slowly. Called once by
- * `initBackend` after the backend is active.
+ * Registers kernels that bayescomp needs and a backend lacks or implements too slowly (see {@link patchedKernels} for
+ * the list). Called by `initBackend` after the backend is active. Idempotent: kernels already installed are left
+ * alone, so calling it again, or again after switching backends, changes nothing. Backends other than wasm and cpu
+ * only get the composed kernels they are missing.
  */
-export function registerMissingKernels(_backend: string): void {
-  // Filled by the runtime kernels module (Conv2DBackpropFilter for wasm and cpu).
+export function registerMissingKernels(backendName: string): void {
+  for (const plan of plans[backendName] ?? composedKernels) {
+    const existing = tf.getKernel(plan.kernelName, backendName);
+    if (existing !== undefined && isInstalled(existing)) continue;
+    if (plan.when === 'missing' && existing !== undefined) continue;
+    if (plan.when === 'wrap' && existing === undefined) continue;
+    const config = plan.make(backendName, existing as tf.KernelConfig);
+    const marked = config.kernelFunc as Marked;
+    marked[INSTALLED] = true;
+    if (existing !== undefined) {
+      marked[REPLACED] = existing;
+      tf.unregisterKernel(plan.kernelName, backendName);
+    }
+    tf.registerKernel(config);
+  }
+}
+
+/** The kernels bayescomp has installed on a backend, by name (for `bayescomp info` and tests). */
+export function patchedKernels(backendName: string): string[] {
+  return tf
+    .getKernelsForBackend(backendName)
+    .filter(isInstalled)
+    .map((k) => k.kernelName)
+    .sort();
+}
+
+/**
+ * The backend's own kernel that bayescomp replaced, or undefined when bayescomp added the kernel (the backend had
+ * none) or did not touch it. Tests compare against it.
+ */
+export function replacedKernel(kernelName: string, backendName: string): tf.KernelConfig | undefined {
+  const current = tf.getKernel(kernelName, backendName);
+  return current === undefined ? undefined : (current.kernelFunc as Marked)[REPLACED];
+}
+
+function isInstalled(config: tf.KernelConfig): boolean {
+  return (config.kernelFunc as Marked)[INSTALLED] === true;
 }
