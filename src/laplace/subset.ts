@@ -1,0 +1,87 @@
+import { Random } from '../runtime/random.js';
+import { BayescompError } from '../util/errors.js';
+import type { LaplaceLayout } from './model/laplaceLayers.js';
+
+/** How a subnetwork is chosen (Daxberger et al. 2021, seed 002 §5 step 2). */
+export type SubnetworkStrategy =
+  /** The S weights of largest marginal variance under a diagonal Laplace: minimises the Wasserstein bound (seed 002 eq. 12). */
+  | 'largestVariance'
+  /** The S weights of largest |θ*|. */
+  | 'largestMagnitude'
+  /** S weights uniformly at random (a baseline). */
+  | 'random';
+
+/**
+ * Which weights the Laplace approximation covers; all others stay at their MAP values (a point mass, seed 002 eq. 2).
+ * Indices are positions in the Laplace parameter vector (see `laplaceLayout`: each Dense/Conv2D layer's augmented
+ * weight matrix [kernel; bias], row-major, in model order).
+ */
+export type WeightSubset =
+  | 'all'
+  | 'lastLayer'
+  | { readonly layers: readonly string[] }
+  | { readonly indices: ArrayLike<number> }
+  | { readonly strategy: SubnetworkStrategy; readonly count: number; readonly seed?: number };
+
+/** Whether the subset is a subnetwork (chosen weights rather than whole layers): its prior precision is rescaled. */
+export function isSubnetwork(subset: WeightSubset): boolean {
+  return typeof subset === 'object' && !('layers' in subset);
+}
+
+function range(start: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => start + i);
+}
+
+/** Indices of the `count` largest scores, returned in increasing index order. */
+export function topIndices(scores: ArrayLike<number>, count: number): Int32Array {
+  const order = Int32Array.from({ length: scores.length }, (_, i) => i);
+  order.sort((a, b) => scores[b] - scores[a] || a - b);
+  return order.slice(0, count).sort();
+}
+
+/**
+ * Resolves a {@link WeightSubset} to sorted, unique global parameter indices. `diagonalVariances` is called only for
+ * the `largestVariance` strategy (it fits a diagonal Laplace over all weights); `theta` is the full parameter vector.
+ */
+export function resolveSubset(
+  subset: WeightSubset,
+  layout: LaplaceLayout,
+  theta: Float32Array,
+  diagonalVariances: () => Float64Array,
+): Int32Array {
+  const d = layout.totalParams;
+  if (subset === 'all') return Int32Array.from(range(0, d));
+  if (subset === 'lastLayer') {
+    const last = layout.layers.find((l) => l.isOutput) ?? layout.layers[layout.layers.length - 1];
+    return Int32Array.from(range(last.offset, last.paramCount));
+  }
+  if ('layers' in subset) {
+    const out: number[] = [];
+    for (const name of subset.layers) {
+      const l = layout.layers.find((x) => x.name === name);
+      if (!l) {
+        const known = layout.layers.map((x) => x.name).join(', ');
+        throw new BayescompError('bad-config', `no Dense/Conv2D layer named '${name}' (layers: ${known})`);
+      }
+      out.push(...range(l.offset, l.paramCount));
+    }
+    return Int32Array.from(new Set(out)).sort();
+  }
+  if ('indices' in subset) {
+    const out = Int32Array.from(new Set(Array.from(subset.indices))).sort();
+    if (out.length === 0 || out[0] < 0 || out[out.length - 1] >= d) {
+      throw new BayescompError('bad-config', `subnetwork indices must be non-empty and within [0, ${d})`);
+    }
+    return out;
+  }
+  const count = subset.count;
+  if (!(count >= 1 && count <= d) || !Number.isInteger(count)) {
+    throw new BayescompError('bad-config', `subnetwork size must be an integer in [1, ${d}], got ${count}`);
+  }
+  if (subset.strategy === 'largestVariance') return topIndices(diagonalVariances(), count);
+  if (subset.strategy === 'largestMagnitude') return topIndices(theta.map(Math.abs), count);
+  if (subset.strategy === 'random') {
+    return new Random(subset.seed ?? 0).permutation(d).slice(0, count).sort();
+  }
+  throw new BayescompError('bad-config', `unknown subnetwork strategy '${String(subset.strategy)}'`);
+}
