@@ -14,7 +14,7 @@ export const CHECKPOINT_FORMAT_VERSION = 1;
 export const CHECKPOINT_FILE = 'checkpoint.json';
 
 /** A variable's value as plain data. */
-export interface NamedValues {
+export interface NamedWeightValues {
   readonly name: string;
   readonly shape: readonly number[];
   readonly dtype: 'float32' | 'int32';
@@ -44,9 +44,9 @@ export interface TrainingCheckpoint {
   readonly objective: { readonly name: string; readonly state?: Record<string, unknown> };
   readonly optimizer: OptimizerState;
   /** Every model weight (trainable or not), in `model.weights` order. */
-  readonly modelWeights: readonly NamedValues[];
+  readonly modelWeights: readonly NamedWeightValues[];
   /** The objective's extra variables, in `extraVariables()` order. */
-  readonly extraVariables: readonly NamedValues[];
+  readonly extraVariables: readonly NamedWeightValues[];
   readonly history: readonly EpochLog[];
   readonly partialEpoch?: PartialEpoch;
   /** Settings a resumed run must share with the saved one (the batch order depends on them). */
@@ -86,7 +86,7 @@ interface CheckpointJson {
  * and only then are older `.bin` files removed. Values are stored as little-endian 32-bit words.
  */
 export async function writeCheckpoint(runDir: string, checkpoint: TrainingCheckpoint): Promise<void> {
-  const groups: Array<[ManifestEntry['group'], readonly NamedValues[]]> = [
+  const groups: Array<[ManifestEntry['group'], readonly NamedWeightValues[]]> = [
     ['model', checkpoint.modelWeights],
     ['extra', checkpoint.extraVariables],
     [
@@ -199,7 +199,7 @@ export async function readCheckpoint(runDir: string): Promise<TrainingCheckpoint
       },
     );
   }
-  const groups: Record<ManifestEntry['group'], NamedValues[]> = { model: [], extra: [], optimizer: [] };
+  const groups: Record<ManifestEntry['group'], NamedWeightValues[]> = { model: [], extra: [], optimizer: [] };
   for (const entry of json.manifest ?? []) {
     const count = entry.shape.reduce((a, b) => a * b, 1);
     if (!(entry.offset >= 0) || entry.offset % 4 !== 0 || entry.offset + count * 4 > bin.length) {
@@ -244,8 +244,8 @@ export async function readCheckpoint(runDir: string): Promise<TrainingCheckpoint
 /** Reads variables' values (awaiting the device) as plain data for a checkpoint. */
 export async function readVariableValues(
   variables: ReadonlyArray<{ readonly name: string; readonly tensor: tf.Tensor }>,
-): Promise<NamedValues[]> {
-  const out: NamedValues[] = [];
+): Promise<NamedWeightValues[]> {
+  const out: NamedWeightValues[] = [];
   for (const { name, tensor } of variables) {
     const dtype = tensor.dtype === 'int32' ? 'int32' : 'float32';
     const data = await tensor.data();
@@ -256,7 +256,7 @@ export async function readVariableValues(
 }
 
 /** The model's weights (all of them, trainable or not) as named values, by variable name in `model.weights` order. */
-export async function readModelWeights(model: tf.LayersModel): Promise<NamedValues[]> {
+export async function readModelWeights(model: tf.LayersModel): Promise<NamedWeightValues[]> {
   return readVariableValues(model.weights.map((w) => ({ name: w.originalName, tensor: w.read() })));
 }
 
@@ -266,7 +266,7 @@ export async function readModelWeights(model: tf.LayersModel): Promise<NamedValu
  */
 export function restoreModelWeights(
   model: tf.LayersModel,
-  saved: readonly NamedValues[],
+  saved: readonly NamedWeightValues[],
   file?: string,
 ): void {
   const targets = model.weights.map((w) => ({
@@ -280,7 +280,7 @@ export function restoreModelWeights(
 /** Writes saved values into plain variables (e.g. an objective's extra variables), by position; shapes must agree. */
 export function restoreVariables(
   variables: readonly tf.Variable[],
-  saved: readonly NamedValues[],
+  saved: readonly NamedWeightValues[],
   file?: string,
 ): void {
   const targets = variables.map((v) => ({
@@ -293,7 +293,7 @@ export function restoreVariables(
 
 function assignValues(
   targets: ReadonlyArray<{ name: string; write: (t: tf.Tensor) => void; shape: readonly (number | null)[] }>,
-  saved: readonly NamedValues[],
+  saved: readonly NamedWeightValues[],
   what: string,
   file: string | undefined,
   byName = true,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 /** Where the loss first stopped being finite, and the last finite value before it. */
-export interface Divergence {
+export interface LossDivergence {
   readonly epoch: number;
   readonly step: number;
   readonly value: number;
@@ -22,7 +22,7 @@ interface PendingStep {
  */
 export class StepLossMonitor {
   private pending: PendingStep[] = [];
-  private lastFinite: Divergence['lastFinite'];
+  private lastFinite: LossDivergence['lastFinite'];
   /** Sum of the losses flushed since {@link resetSums}. */
   lossSum = 0;
   /** Sum of each term flushed since {@link resetSums}. */
@@ -57,7 +57,7 @@ export class StepLossMonitor {
    * Reads every pending step, adds them to the sums and frees their tensors. Returns the first step whose loss is
    * NaN or ±Inf (its values are not added), or undefined when all are finite.
    */
-  async flush(): Promise<Divergence | undefined> {
+  async flush(): Promise<LossDivergence | undefined> {
     if (this.pending.length === 0) return undefined;
     const steps = this.pending;
     this.pending = [];

@@ -32,7 +32,7 @@ import {
   setOptimizerState,
 } from './optimizers.js';
 import { type ProgressMode, createProgressReporter } from './progress-reporter.js';
-import { type Divergence, StepLossMonitor } from './step-loss-monitor.js';
+import { type LossDivergence, StepLossMonitor } from './step-loss-monitor.js';
 import type { EpochLog, Objective, StepContext, TrainCallbacks } from './types.js';
 import { deterministicValidationMetrics } from './validation-metrics.js';
 
@@ -131,6 +131,10 @@ const STREAM = { objective: 1, shuffle: 2, validate: 3 } as const;
  * a NaN/Inf loss ends the run with a `diverged` error, leaving the last checkpoint (always written from finite
  * weights) in place. With `runDir`, `history.json` and a checkpoint are written atomically after each epoch, and
  * `resume` continues a run so that it ends with the same weights as if it had never stopped.
+ *
+ * The optimiser is created from `optimizer` and disposed when the call returns; to continue training later with its
+ * state, use `runDir` and `resume`. Reproducibility covers the batch order and noise drawn through
+ * `StepContext.random`; layers that draw their own unseeded noise (TF.js `dropout`) are not reproducible.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const startTime = performance.now();
@@ -433,7 +437,7 @@ function validateTrainOptions(options: TrainOptions): void {
 }
 
 /** A 32-bit seed for stream `stream`, index `index` of a run seeded with `seed` (a few rounds of integer hashing). */
-export function deriveSeed(seed: number, stream: number, index: number): number {
+function deriveSeed(seed: number, stream: number, index: number): number {
   let h = Math.trunc(seed) >>> 0;
   for (const v of [stream, index]) {
     h = Math.imul(h ^ (v >>> 0), 0x9e3779b1) >>> 0;
@@ -465,7 +469,7 @@ function checkpointNote(
 }
 
 function divergedError(
-  d: Divergence,
+  d: LossDivergence,
   epochs: number,
   stepsPerEpoch: number,
   runDir: string | undefined,
