@@ -175,6 +175,25 @@ describe('model files', () => {
     [a, b, loaded].forEach((m) => m.dispose());
   });
 
+  it('accepts file:// paths, a model.json path to save to, a byte-order mark, and the optimizer state', async () => {
+    const model = smallCnn(7);
+    model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
+    const x = tf.randomNormal([4, 8, 8, 1], 0, 1, 'float32', 1);
+    const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 4);
+    await model.fit(x, y, { epochs: 1, verbose: 0 });
+    const dir = freshDir();
+    const jsonPath = await saveModel(model, join(dir, 'model.json'), { includeOptimizer: true });
+    expect(jsonPath).toBe(join(dir, 'model.json'));
+    const json = JSON.parse(await readFile(jsonPath, 'utf8')) as tf.io.ModelJSON;
+    const groups = json.weightsManifest[0].weights.map((w) => w.group ?? 'model');
+    expect(groups.filter((g) => g === 'optimizer').length).toBeGreaterThan(0);
+    await writeFile(jsonPath, '\uFEFF' + (await readFile(jsonPath, 'utf8')));
+    const loaded = await loadModel(`file://${dir}`);
+    expectSamePredictions(model, loaded, [8, 8, 1]);
+    tf.dispose([x, y]);
+    [model, loaded].forEach((m) => m.dispose());
+  });
+
   it('serves file:// URLs for model.save and tf.loadLayersModel', async () => {
     const model = smallCnn(6);
     const dir = freshDir();

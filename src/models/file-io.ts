@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, readdir, readFile, realpath, rm, stat, open } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep, win32 } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep, win32 } from 'node:path';
 import { writeFilesAtomic } from '../util/atomic-write.js';
 import { BayescompError } from '../util/errors.js';
 import { parseLayersModelJson, type ManifestGroup } from './model-json.js';
@@ -17,6 +17,8 @@ export interface SaveModelOptions {
    * `tensorflowjs_converter` (whose default is 4 MiB). Unset (default): one `weights.bin`, like tfjs-node.
    */
   readonly shardSizeBytes?: number;
+  /** Also save the optimizer's state (TF.js `includeOptimizer`), in the same manifest with `group: 'optimizer'`. */
+  readonly includeOptimizer?: boolean;
 }
 
 /** Options for {@link loadModel}. */
@@ -43,14 +45,20 @@ export function fileSystemHandler(path: string, options: SaveModelOptions = {}):
   };
 }
 
-/** Saves `model` as `dir/model.json` plus weight shards; returns the path of `model.json`. */
+/**
+ * Saves `model` as `dir/model.json` plus weight shards (a path ending in `model.json` names its directory); returns
+ * the path of `model.json`.
+ */
 export async function saveModel(
   model: tf.LayersModel,
   dir: string,
   options: SaveModelOptions = {},
 ): Promise<string> {
-  await model.save(fileSystemHandler(dir, options));
-  return join(resolve(dir), MODEL_JSON_FILE);
+  const target = saveDirectory(dir);
+  await model.save(fileSystemHandler(target, options), {
+    includeOptimizer: options.includeOptimizer ?? false,
+  });
+  return join(target, MODEL_JSON_FILE);
 }
 
 /**
@@ -75,8 +83,9 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
  * declare (elements × bytes of the stored dtype, quantised dtype when present).
  */
 export async function readModelArtifacts(path: string): Promise<ModelFileArtifacts> {
-  const modelJsonPath = await resolveModelJsonPath(path);
-  const text = await readFile(modelJsonPath, 'utf8');
+  const modelJsonPath = await resolveModelJsonPath(stripFileScheme(path));
+  // Some Windows editors prepend a byte-order mark, which JSON.parse rejects.
+  const text = (await readFile(modelJsonPath, 'utf8')).replace(/^\uFEFF/, '');
   const { json, groups } = parseLayersModelJson(text, modelJsonPath);
   const shards = await locateShards(modelJsonPath, groups);
   const weightData = await readShards(modelJsonPath, shards);
@@ -115,7 +124,7 @@ async function writeModelArtifacts(
   artifacts: tf.io.ModelArtifacts,
   options: SaveModelOptions,
 ): Promise<tf.io.SaveResult> {
-  const dir = resolve(path);
+  const dir = saveDirectory(path);
   if (artifacts.modelTopology instanceof ArrayBuffer || artifacts.modelTopology === undefined) {
     throw new BayescompError('bad-config', 'only Layers models (JSON topology) can be saved', { file: dir });
   }
@@ -183,6 +192,16 @@ async function removeStaleShards(dir: string, keep: ReadonlySet<string>): Promis
   for (const name of await readdir(dir)) {
     if (OUR_SHARD_NAME.test(name) && !keep.has(name)) await rm(join(dir, name), { force: true });
   }
+}
+
+function stripFileScheme(path: string): string {
+  return path.startsWith(FILE_SCHEME) ? path.slice(FILE_SCHEME.length) : path;
+}
+
+/** The directory a save goes to: the path itself, or the directory of a path naming `model.json`. */
+function saveDirectory(path: string): string {
+  const absolute = resolve(stripFileScheme(path));
+  return basename(absolute) === MODEL_JSON_FILE ? dirname(absolute) : absolute;
 }
 
 async function resolveModelJsonPath(path: string): Promise<string> {

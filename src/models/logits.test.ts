@@ -80,6 +80,23 @@ describe('splitOutputActivation', () => {
     x.dispose();
   });
 
+  it('splits a classifier nested as the last layer of a functional model', () => {
+    const head = tf.sequential({ name: 'head' });
+    head.add(tf.layers.dense({ inputShape: [5], units: 3, activation: 'softmax', name: 'head_out' }));
+    const input = tf.input({ shape: [6] });
+    const hidden = tf.layers
+      .dense({ units: 5, activation: 'tanh', name: 'trunk' })
+      .apply(input) as tf.SymbolicTensor;
+    const outer = tf.model({
+      inputs: input,
+      outputs: head.apply(hidden) as tf.SymbolicTensor,
+      name: 'outer',
+    });
+    const x = tf.randomNormal([4, 6], 0, 1, 'float32', 3);
+    expectSplitReproduces(outer, x, 'softmax');
+    x.dispose();
+  });
+
   it('returns models that already produce logits unchanged', () => {
     const zoo = lenet300({ seed: 1 });
     expect(splitOutputActivation(zoo)).toEqual({ logits: zoo, outputActivation: 'linear' });

@@ -22,7 +22,7 @@ export interface LogitsSplit {
  * work on logits as it does throughout (cross-entropy, GGN curvature, probit predictive). Recognised endings:
  * a Dense/Conv (any layer with an `activation` option) whose activation is softmax or sigmoid — the way Keras and the
  * TF.js converter usually store classifiers — a separate `Activation('softmax' | 'sigmoid')` layer, and a `Softmax`
- * layer over the last axis. Any other ending is taken to produce logits already and the model comes back unchanged
+ * layer over the last axis, also when they end a model nested as the last layer. Any other ending is taken to produce logits already and the model comes back unchanged
  * with `outputActivation: 'linear'`.
  */
 export function splitOutputActivation(model: tf.LayersModel): LogitsSplit {
@@ -38,6 +38,20 @@ export function splitOutputActivation(model: tf.LayersModel): LogitsSplit {
   const config = layer.getConfig();
   const className = layer.getClassName();
   const name = `${model.name}_logits`;
+
+  if (layer instanceof tf.LayersModel) {
+    // A classifier nested as the last layer (e.g. a Sequential head inside a functional model): split it and apply
+    // its logits model, which shares its layers, where the nested model was applied.
+    const inner = splitOutputActivation(layer);
+    if (inner.outputActivation === 'linear') return { logits: model, outputActivation: 'linear' };
+    const preActivation = inner.logits.apply(
+      node.inputTensors.length === 1 ? node.inputTensors[0] : node.inputTensors,
+    );
+    return {
+      logits: new LogitsModel({ inputs: model.inputs, outputs: preActivation as tf.SymbolicTensor, name }),
+      outputActivation: inner.outputActivation,
+    };
+  }
 
   if (className === 'Activation' || className === 'Softmax') {
     const activation =
