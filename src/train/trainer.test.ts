@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../runtime/backend.js';
+import { Random } from '../runtime/random.js';
 import { BayescompError } from '../util/errors.js';
 import { readCheckpoint } from './checkpoint.js';
 import { mapObjective } from './map-objective.js';
@@ -276,6 +277,43 @@ describe('train', () => {
     expect(lines[0]).toMatch(
       /^epoch 1\/4 {2}loss [0-9.]+ \(data [0-9.]+, l2 [0-9.]+\) {2}lr 0\.1 {2}val accuracy/,
     );
+    model.dispose();
+  });
+
+  it('fits a linear regression with the Gaussian likelihood; validation RMSE reaches the noise level', async () => {
+    const random = new Random(21);
+    const make = (n: number) => {
+      const x = new Float32Array(n * 3);
+      const y = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < 3; j++) x[i * 3 + j] = random.normal();
+        y[i] = 2 * x[i * 3] - x[i * 3 + 1] + 0.5 * x[i * 3 + 2] + 1 + 0.1 * random.normal();
+      }
+      return { x, y, n, featureShape: [3], targetSize: 1 };
+    };
+    const model = tf.sequential({
+      layers: [tf.layers.dense({ units: 1, inputShape: [3], kernelInitializer: 'zeros' })],
+    });
+    const losses: number[] = [];
+    const result = await train({
+      model,
+      objective: mapObjective({ likelihood: 'gaussian', noiseStd: 0.1 }),
+      data: make(400),
+      validation: make(400),
+      epochs: 60,
+      // One step per epoch, so each step's loss is its epoch's mean.
+      batchSize: 400,
+      optimizer: { name: 'adam', learningRate: 0.1 },
+      progress: 'none',
+      callbacks: { onBatchEnd: async (info) => void losses.push(await info.readLoss()) },
+    });
+    expect(losses).toEqual(result.history.map((h) => h.loss));
+    const last = result.history[59].validation!;
+    expect(Object.keys(last).sort()).toEqual(['mse', 'rmse']);
+    expect(last.rmse).toBeGreaterThan(0.08);
+    expect(last.rmse).toBeLessThan(0.13);
+    const w = Array.from(model.layers[0].getWeights()[0].dataSync());
+    [2, -1, 0.5].forEach((v, i) => expect(w[i]).toBeCloseTo(v, 1));
     model.dispose();
   });
 
