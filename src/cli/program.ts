@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { BayescompError, EXIT_CODES } from '../util/errors.js';
 import { registerInfo } from './commands/info.js';
 import { registerTrain } from './commands/train.js';
+import { registerEval } from './commands/eval.js';
 import { type CliIo, processIo } from './io.js';
 import { packageVersion } from './version.js';
 
@@ -27,6 +28,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .exitOverride();
   registerInfo(program, io);
   registerTrain(program, io);
+  registerEval(program, io);
   return program;
 }
 

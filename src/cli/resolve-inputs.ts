@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { loadImageDataset, type ImageDatasetSplits } from '../data/image-datasets.js';
 import { loadModel } from '../models/file-io.js';
+import { splitOutputActivation } from '../models/logits.js';
 import { buildZooModel, isZooModelName } from '../models/zoo.js';
 import { BayescompError } from '../util/errors.js';
 import { RUN_FILES } from './run-dir.js';
@@ -23,7 +24,10 @@ export async function resolveDataset(spec: string, options: DataOptions = {}): P
 
 /** Where a model came from. */
 export interface ResolvedModel {
+  /** The model as stored (what `train` saves back: a user's model keeps its softmax). */
   readonly model: tf.LayersModel;
+  /** The same network producing logits (shares the weights), which training and evaluation use. */
+  readonly logits: tf.LayersModel;
   readonly source: 'zoo' | 'file' | 'run';
   /** The zoo name or the path read. */
   readonly origin: string;
@@ -44,7 +48,7 @@ export async function resolveModel(
       numClasses: data?.numClasses,
       seed,
     });
-    return { model, source: 'zoo', origin: spec };
+    return { model, logits: model, source: 'zoo', origin: spec };
   }
   const isDir = await stat(spec).then(
     (s) => s.isDirectory(),
@@ -56,10 +60,14 @@ export async function resolveModel(
       `model '${spec}' is neither a zoo model (lenet300, lenet5, mlp, cnn) nor a file`,
     );
   }
-  if (isDir && (await exists(join(spec, RUN_FILES.run)))) {
-    return { model: await loadModel(join(spec, RUN_FILES.model)), source: 'run', origin: spec };
-  }
-  return { model: await loadModel(spec), source: 'file', origin: spec };
+  const fromRun = isDir && (await exists(join(spec, RUN_FILES.run)));
+  const model = await loadModel(fromRun ? join(spec, RUN_FILES.model) : spec);
+  return {
+    model,
+    logits: splitOutputActivation(model).logits,
+    source: fromRun ? 'run' : 'file',
+    origin: spec,
+  };
 }
 
 async function exists(path: string): Promise<boolean> {

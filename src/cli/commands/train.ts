@@ -135,7 +135,7 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
     trainData = parts.train;
     validation = parts.validation;
   }
-  const { model, source, origin } = await resolveModel(options.model, trainData, options.seed);
+  const { model, logits, source, origin } = await resolveModel(options.model, trainData, options.seed);
   const record = newRunRecord(
     'train',
     { ...options, modelSource: source, modelOrigin: origin },
@@ -147,7 +147,7 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
   );
   try {
     const result = await train({
-      model,
+      model: logits,
       objective: mapObjective({ weightDecay: options.weightDecay }),
       data: trainData,
       validation,
@@ -163,7 +163,7 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
     await saveModel(model, join(options.out, RUN_FILES.model));
     const testSet = splits.test ?? validation;
     const test = testSet
-      ? ((await deterministicValidationMetrics(model, testSet)) as TrainCommandResult['test'])
+      ? ((await deterministicValidationMetrics(logits, testSet)) as TrainCommandResult['test'])
       : { accuracy: NaN, nll: NaN };
     await writeJsonAtomic(join(options.out, RUN_FILES.metrics), { test, backend: record.backend });
     const finished = finishRunRecord(record);
