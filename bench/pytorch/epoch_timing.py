@@ -57,7 +57,7 @@ def run_kind(make_model, kind, data, args):
     n = x.shape[0]
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     gen = torch.Generator().manual_seed(args.seed)
-    epochs, step_times = [], []
+    epochs, cpu = [], []
     for epoch in range(1, args.epochs + 1):
         model.train()
         models.set_mode(model, "lrt")
@@ -78,12 +78,14 @@ def run_kind(make_model, kind, data, args):
                 ce_sum += float(ce)
                 steps += 1
         epochs.append(t.seconds)
+        cpu.append(t.cpu)
         common.log(f"{kind}: epoch {epoch}/{args.epochs} {t.seconds:.2f}s ({1000 * t.seconds / steps:.1f} ms/step) "
                    f"ce {ce_sum / steps:.4f}")
     rec = {
         "method": KINDS[kind],
         "epoch_seconds": epochs,
         "epoch_seconds_min": min(epochs) if epochs else None,
+        "epoch_cpu_seconds": cpu,
         "ms_per_step": 1000 * min(epochs) / steps if epochs else None,
         "steps_per_epoch": steps if epochs else 0,
         "test_accuracy": accuracy(model, *data["test"]),

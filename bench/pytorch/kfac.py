@@ -179,69 +179,95 @@ def predict_last_layer(features, last, kron, tau, x, batch_size):
     return torch.cat(out_map), torch.cat(out_la)
 
 
-def predict_all_layers(model, layers, krons, tau, x, batch_size):
-    """Probit GLM predictive with per-example Jacobians of every logit (one backward pass per class):
+def glm_variance(model, layers, rot, xb, rec):
+    """Logits and diag Σ_f for a batch: per-example Jacobians of every logit (one backward pass per class);
     dense: J_k = g_k ⊗ a; conv: J_k = Σ_t g_{k,t} a_tᵀ; var f_k = Σ_layers Σ_ij (Q_Gᵀ J_k Q_A)_ij² D_ij."""
-    rot = {m: (krons[m].q_a.float(), krons[m].q_g.float(), krons[m].variances_in_eigenbasis(tau).float())
-           for m in layers}
+    logits = model(xb)
+    k = logits.shape[1]
+    outs = [rec.outputs[m] for m in layers]
+    grads = {m: [] for m in layers}
+    for c in range(k):
+        gs = torch.autograd.grad(logits[:, c].sum(), outs, retain_graph=c < k - 1)
+        for m, g in zip(layers, gs):
+            grads[m].append(g)
+    var = torch.zeros(logits.shape)
+    for m in layers:
+        q_a, q_g, d = rot[m]
+        a = layer_input(m, rec.inputs[m])
+        g = torch.stack(grads[m], dim=1)
+        if isinstance(m, nn.Conv2d):
+            # Q_Gᵀ (Σ_t g_t a_tᵀ) Q_A = Σ_t (Q_Gᵀ g_t)(Q_Aᵀ a_t)ᵀ: rotate the factors before the sum over t
+            g_rot = torch.einsum("ci,bkct->bkit", q_g, g.flatten(3))  # (B, K, C_out, T)
+            jac_rot = torch.einsum("bkit,btj->bkij", g_rot, a @ q_a)
+            var += torch.einsum("bkij,ij->bk", jac_rot * jac_rot, d)
+        else:
+            a_rot = a @ q_a  # (B, in+1)
+            g_rot = g @ q_g  # (B, K, out)
+            v = (a_rot * a_rot) @ d.T  # (B, out)
+            var += torch.einsum("bki,bi->bk", g_rot * g_rot, v)
+    return logits.detach(), var
+
+
+def rotations(krons, layers, tau):
+    return {m: (krons[m].q_a.float(), krons[m].q_g.float(), krons[m].variances_in_eigenbasis(tau).float())
+            for m in layers}
+
+
+def predict_all_layers(model, layers, krons, tau, x, batch_size):
+    """Probit GLM predictive of an all-layer KFAC Laplace (see ``glm_variance``)."""
+    rot = rotations(krons, layers, tau)
     rec = _Recorder(layers)
     out_map, out_la = [], []
     try:
         for i in range(0, x.shape[0], batch_size):
-            logits = model(x[i : i + batch_size])
-            k = logits.shape[1]
-            outs = [rec.outputs[m] for m in layers]
-            grads = {m: [] for m in layers}
-            for c in range(k):
-                gs = torch.autograd.grad(logits[:, c].sum(), outs, retain_graph=c < k - 1)
-                for m, g in zip(layers, gs):
-                    grads[m].append(g)
-            var = torch.zeros_like(logits, requires_grad=False)
-            for m in layers:
-                q_a, q_g, d = rot[m]
-                a = layer_input(m, rec.inputs[m])
-                g = torch.stack(grads[m], dim=1)
-                if isinstance(m, nn.Conv2d):
-                    g = g.flatten(3)  # (B, K, C_out, T)
-                    jac = torch.einsum("bkct,btp->bkcp", g, a)
-                    jac_rot = torch.einsum("ci,bkcp,pj->bkij", q_g, jac, q_a)
-                    var += torch.einsum("bkij,ij->bk", jac_rot * jac_rot, d)
-                else:
-                    a_rot = a @ q_a  # (B, in+1)
-                    g_rot = g @ q_g  # (B, K, out)
-                    v = (a_rot * a_rot) @ d.T  # (B, out)
-                    var += torch.einsum("bki,bi->bk", g_rot * g_rot, v)
-            f = logits.detach()
+            f, var = glm_variance(model, layers, rot, x[i : i + batch_size], rec)
             out_map.append(torch.softmax(f, 1))
-            out_la.append(probit(f, var.detach()))
+            out_la.append(probit(f, var))
     finally:
         rec.close()
     return torch.cat(out_map), torch.cat(out_la)
 
 
-def exact_ggn_dense_block(model, layer, x):
-    """Dense GGN block Σ_n J_nᵀ Λ_n J_n for one nn.Linear (parameters [W | b] row-major), from autograd Jacobians:
-    the independent check that KFAC equals it for a single example."""
-    w0 = flat_weight(layer).detach().clone()
-    out_f = layer.out_features
-
-    def logits_of(wflat, xi):
-        w = wflat.reshape(out_f, -1)
-        orig_w, orig_b = layer.weight, layer.bias
+def _with_flat_params(model, layer, wflat, xi):
+    """Logits of ``model`` at ``xi`` with ``layer``'s [W | b] replaced by ``wflat`` (for autograd Jacobians)."""
+    orig_w, orig_b = layer.weight, layer.bias
+    w = wflat.reshape(orig_w.shape[0], -1)
+    del layer.weight, layer.bias
+    layer.weight, layer.bias = w[:, :-1].reshape(orig_w.shape), w[:, -1]
+    try:
+        return model(xi)[0]
+    finally:
         del layer.weight, layer.bias
-        layer.weight, layer.bias = w[:, :-1], w[:, -1]
-        try:
-            return model(xi)[0]
-        finally:
-            del layer.weight, layer.bias
-            layer.weight, layer.bias = orig_w, orig_b
+        layer.weight, layer.bias = orig_w, orig_b
 
+
+def jacobian_variance_check(model, layers, krons, tau, x1):
+    """Relative difference between ``glm_variance`` and the same variance from autograd Jacobians (one example)."""
+    rot = rotations(krons, layers, tau)
+    rec = _Recorder(layers)
+    try:
+        _, var = glm_variance(model, layers, rot, x1, rec)
+    finally:
+        rec.close()
+    ref = torch.zeros(var.shape[1], dtype=torch.float64)
+    for m in layers:
+        q_a, q_g, d = (t.double() for t in rot[m])
+        w0 = flat_weight(m).detach().clone()
+        jac = torch.autograd.functional.jacobian(lambda w: _with_flat_params(model, m, w, x1), w0.reshape(-1))
+        jac = jac.reshape(-1, *w0.shape).double()  # (K, out, in+1)
+        ref += ((q_g.T @ jac @ q_a) ** 2 * d).sum(dim=(1, 2))
+    return float(((var[0].double() - ref).abs() / ref.abs()).max())
+
+
+def exact_ggn_dense_block(model, layer, x, idx):
+    """Rows/columns ``idx`` of the GGN block Σ_n J_nᵀ Λ_n J_n for one layer (parameters [W | b], row-major), from
+    autograd Jacobians: the independent check that KFAC equals it for a single example of a dense layer."""
+    w0 = flat_weight(layer).detach().clone().reshape(-1)
     total = 0
     for n in range(x.shape[0]):
         xi = x[n : n + 1]
-        jac = torch.autograd.functional.jacobian(lambda w: logits_of(w, xi), w0.reshape(-1))
+        jac = torch.autograd.functional.jacobian(lambda w: _with_flat_params(model, layer, w, xi), w0)[:, idx].double()
         with torch.no_grad():
-            p = torch.softmax(model(xi)[0], 0)
-        lam = torch.diag(p) - torch.outer(p, p)
-        total = total + jac.T.double() @ lam.double() @ jac.double()
+            p = torch.softmax(model(xi)[0], 0).double()
+        total = total + jac.T @ (torch.diag(p) - torch.outer(p, p)) @ jac
     return total

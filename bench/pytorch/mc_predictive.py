@@ -96,15 +96,17 @@ def main():
             for strategy in args.strategies.split(","):
                 if strategy == "stacked" and mode != "lrt":
                     continue
-                times = []
+                times, cpu = [], []
                 for _ in range(args.repeats):
                     with common.Timer() as t:
                         probs = mc_predict(model, x_test, args.samples, args.batch_size, mode, strategy)
                     times.append(t.seconds)
+                    cpu.append(t.cpu)
                 key = f"{mode}/{strategy}"
                 rec["runs"][key] = {
                     "seconds": min(times),
                     "seconds_all": times,
+                    "cpu_seconds": min(cpu),
                     "metrics": common.classification_metrics(probs, y_test),
                 }
                 common.log(f"{arch} {key}: {min(times):.2f}s for {x_test.shape[0]} images x {args.samples} samples")

@@ -97,6 +97,7 @@ def main():
         rec = {
             "epoch": epoch + 1,
             "seconds": t.seconds,
+            "cpu_seconds": t.cpu,
             "kl_weight": kl_weight,
             "lr": opt.param_groups[0]["lr"],
             "train_ce": data_sum / steps,
@@ -141,6 +142,7 @@ def main():
         "epoch_seconds_mean": sum(times) / max(len(times), 1),
         "epoch_seconds_min": min(times) if times else None,
         "train_seconds_total": sum(times),
+        "train_cpu_seconds_total": sum(e["cpu_seconds"] for e in epochs),
         "eval_seconds": te.seconds,
         "epochs_log": epochs,
         "env": env,
