@@ -162,6 +162,18 @@ describe('model files', () => {
     model.dispose();
   });
 
+  it('repeated save and load cycles leak no tensors', async () => {
+    const model = smallCnn(8);
+    const dir = freshDir();
+    const baseline = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      await saveModel(model, dir);
+      (await loadModel(dir)).dispose();
+      expect(tf.memory().numTensors).toBe(baseline);
+    }
+    model.dispose();
+  });
+
   it('re-saving replaces the shards and leaves no stale or temporary files', async () => {
     const dir = freshDir();
     const a = smallCnn(4);

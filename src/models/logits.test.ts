@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../runtime/backend.js';
+import { BayescompError } from '../util/errors.js';
 import { applyOutputActivation, splitOutputActivation, type OutputActivation } from './logits.js';
 import { cnn, lenet300, lenet5, mlp } from './zoo.js';
 
@@ -94,6 +95,57 @@ describe('splitOutputActivation', () => {
     });
     const x = tf.randomNormal([4, 6], 0, 1, 'float32', 3);
     expectSplitReproduces(outer, x, 'softmax');
+    x.dispose();
+  });
+
+  it('refuses custom layers whose folded activation it cannot remove, and uses callWithoutActivation', () => {
+    /** A custom Dense-like layer that keeps its activation as a name, like the Bayesian layers do. */
+    class NamedActivationDense extends tf.layers.Layer {
+      static readonly className: string = 'BayescompTestNamedActivationDense';
+      private kernel?: tf.LayerVariable;
+      constructor(
+        readonly units: number,
+        readonly activationName: string,
+      ) {
+        super({});
+      }
+      override build(inputShape: tf.Shape | tf.Shape[]): void {
+        const n = (inputShape as tf.Shape)[1] as number;
+        this.kernel = this.addWeight('kernel', [n, this.units], 'float32', tf.initializers.ones());
+        this.built = true;
+      }
+      override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+        return [(inputShape as tf.Shape)[0], this.units];
+      }
+      linear(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+        return tf.matMul(Array.isArray(inputs) ? inputs[0] : inputs, this.kernel!.read());
+      }
+      override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+        return tf.tidy(() => tf.softmax(this.linear(inputs)));
+      }
+      override getConfig(): tf.serialization.ConfigDict {
+        return { ...super.getConfig(), units: this.units, activation: this.activationName };
+      }
+    }
+    class WithHook extends NamedActivationDense {
+      static override readonly className = 'BayescompTestWithHook';
+      callWithoutActivation(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+        return this.linear(inputs);
+      }
+    }
+    const build = (layer: tf.layers.Layer) => {
+      const model = tf.sequential();
+      model.add(tf.layers.dense({ inputShape: [3], units: 4, name: 'd' }));
+      model.add(layer);
+      return model;
+    };
+    const plain = build(new NamedActivationDense(2, 'softmax'));
+    expect(() => splitOutputActivation(plain)).toThrow(BayescompError);
+    expect(() => splitOutputActivation(plain)).toThrow(
+      /cannot take the logits before the softmax folded into layer/,
+    );
+    const x = tf.randomNormal([3, 3], 0, 1, 'float32', 4);
+    expectSplitReproduces(build(new WithHook(2, 'softmax')), x, 'softmax');
     x.dispose();
   });
 

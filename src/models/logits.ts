@@ -66,6 +66,14 @@ export function splitOutputActivation(model: tf.LayersModel): LogitsSplit {
   }
   const activation = config.activation;
   if (activation === 'softmax' || activation === 'sigmoid') {
+    if (!canComputePreActivation(layer, activation)) {
+      throw new BayescompError(
+        'bad-config',
+        `cannot take the logits before the ${activation} folded into layer '${layer.name}' (${className}): ` +
+          `give it activation 'linear' followed by an Activation('${activation}') layer, or implement ` +
+          'callWithoutActivation(inputs, kwargs) on the layer class',
+      );
+    }
     const view = new PreActivationView(layer);
     const preActivation = view.apply(
       node.inputTensors.length === 1 ? node.inputTensors[0] : node.inputTensors,
@@ -102,6 +110,35 @@ class LogitsModel extends tf.LayersModel {
   override dispose(): DisposeResult {
     return { refCountAfterDispose: 0, numDisposedVariables: 0 };
   }
+}
+
+/**
+ * What a custom layer with a built-in activation can implement so that its logits can be taken: the same
+ * computation as `call` without the final activation, on the same weights.
+ */
+export interface PreActivationCallable {
+  callWithoutActivation(
+    inputs: tf.Tensor | tf.Tensor[],
+    kwargs: Record<string, unknown>,
+  ): tf.Tensor | tf.Tensor[];
+}
+
+function hasCallWithoutActivation(layer: tf.layers.Layer): layer is tf.layers.Layer & PreActivationCallable {
+  return typeof (layer as Partial<PreActivationCallable>).callWithoutActivation === 'function';
+}
+
+/**
+ * Whether the layer keeps its activation where TF.js's Dense and Conv keep it — an `activation` object whose class
+ * name is the configured activation — so swapping that object out is known to remove it. Custom layers that store
+ * theirs elsewhere must implement {@link PreActivationCallable} instead.
+ */
+function holdsSwappableActivation(layer: tf.layers.Layer, activation: string): boolean {
+  const held = (layer as unknown as { activation?: { getClassName?: () => string } }).activation;
+  return typeof held?.getClassName === 'function' && held.getClassName() === activation;
+}
+
+function canComputePreActivation(layer: tf.layers.Layer, activation: string): boolean {
+  return hasCallWithoutActivation(layer) || holdsSwappableActivation(layer, activation);
 }
 
 /** TF.js's identity activation as Dense and Conv look it up: by class name `linear` for their fused kernels. */
@@ -149,6 +186,7 @@ class PreActivationView extends tf.layers.Layer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
+    if (hasCallWithoutActivation(this.source)) return this.source.callWithoutActivation(inputs, kwargs);
     // Dense and Conv keep their activation in a private field that their `call` reads; swapping it for the identity
     // for the duration of this synchronous call reuses their exact computation (fused kernels included).
     const source = this.source as unknown as { activation: unknown };
