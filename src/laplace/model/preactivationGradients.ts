@@ -44,12 +44,8 @@ export function preactivationGradients(
   x: tf.Tensor,
   cotangents: CotangentFn,
 ): LayerQuantities {
-  const first = tappedForward(model, layout, x, { recordInputs: true });
-  const inputs = new Map<string, tf.Tensor3D>();
-  for (const [name, t] of first.inputs) {
-    if (layers.some((l) => l.name === name)) inputs.set(name, t);
-    else t.dispose();
-  }
+  const first = tappedForward(model, layout, x, { recordInputs: new Set(layers.map((l) => l.name)) });
+  const inputs = first.inputs;
   const logits = first.logits;
   const dy = tf.tidy(() => cotangents(logits));
   const [k, m, c] = dy.shape;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { conv2dInputDifferentiable } from './convInputGradient.js';
 import { type LaplaceLayer, type LaplaceLayout, type LayerWeights, outputLayer } from './laplaceLayers.js';
 
 /** What {@link tappedForward} injects into and records from the Dense/Conv2D layers of a model. */
@@ -10,8 +11,11 @@ export interface TapOptions {
   readonly probes?: ReadonlyMap<string, tf.Tensor>;
   /** Weights to run a layer with instead of its own (sampled networks). */
   readonly weights?: ReadonlyMap<string, LayerWeights>;
-  /** Record each layer's augmented input a = [input patch; 1] as `[M, P, rows]` (the caller disposes them). */
-  readonly recordInputs?: boolean;
+  /**
+   * Record the augmented input a = [input patch; 1] as `[M, P, rows]` of these layers (by name), or of all with
+   * `true` (the caller disposes them).
+   */
+  readonly recordInputs?: boolean | ReadonlySet<string>;
 }
 
 /** The logits and what was recorded on the way. */
@@ -74,6 +78,9 @@ function isSoftmax(layer: tf.layers.Layer): boolean {
 function tappedCall(l: LaplaceLayer, options: TapOptions, result: TapResult): CallFn {
   return (inputs) => {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    const record =
+      options.recordInputs === true ||
+      (options.recordInputs instanceof Set && options.recordInputs.has(l.name));
     const own = l.layer.getWeights();
     const override = options.weights?.get(l.name);
     const kernel = override?.kernel ?? own[0];
@@ -84,17 +91,19 @@ function tappedCall(l: LaplaceLayer, options: TapOptions, result: TapResult): Ca
       const lead = x.shape.slice(0, -1);
       const flat = x.reshape([-1, l.fanIn]);
       z = tf.matMul(flat, kernel as tf.Tensor2D).reshape([...lead, l.outputSize]);
-      a = x.reshape([x.shape[0], -1, l.fanIn]) as tf.Tensor3D;
+      a = record
+        ? (x.reshape([x.shape[0], -1, l.fanIn]) as tf.Tensor3D)
+        : (undefined as unknown as tf.Tensor3D);
     } else {
       const c = l.conv!;
-      z = tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, c.strides, c.padding, 'NHWC', c.dilations);
-      a = options.recordInputs ? convPatches(l, x as tf.Tensor4D) : (undefined as unknown as tf.Tensor3D);
+      z = conv2dInputDifferentiable(x as tf.Tensor4D, kernel as tf.Tensor4D, c);
+      a = record ? convPatches(l, x as tf.Tensor4D) : (undefined as unknown as tf.Tensor3D);
     }
     if (bias) z = tf.add(z, bias);
     result.preactivationShapes.set(l.name, z.shape);
     const probe = options.probes?.get(l.name);
     if (probe) z = tf.add(z, probe);
-    if (options.recordInputs) {
+    if (record) {
       const augmented = l.useBias ? tf.concat([a, tf.onesLike(a).slice([0, 0, 0], [-1, -1, 1])], 2) : a;
       result.inputs.set(l.name, tf.keep(augmented as tf.Tensor3D));
     }
@@ -108,6 +117,8 @@ function tappedCall(l: LaplaceLayer, options: TapOptions, result: TapResult): Ca
  * model's output (fused into the last layer or as a separate Activation/Softmax layer) is skipped, so the result is
  * logits. Works for Sequential and functional models; pass-through layers (Flatten, Dropout at inference, pooling,
  * Activation, Reshape, ...) run as usual. The layers' `call` is overridden on the instance only for this call.
+ * The result is differentiable w.r.t. the input and the probes, not w.r.t. the weights (convolutions use a faster
+ * input-only gradient, see `convInputGradient`).
  */
 export function tappedForward(
   model: tf.LayersModel,
