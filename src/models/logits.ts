@@ -22,8 +22,9 @@ export interface LogitsSplit {
  * work on logits as it does throughout (cross-entropy, GGN curvature, probit predictive). Recognised endings:
  * a Dense/Conv (any layer with an `activation` option) whose activation is softmax or sigmoid — the way Keras and the
  * TF.js converter usually store classifiers — a separate `Activation('softmax' | 'sigmoid')` layer, and a `Softmax`
- * layer over the last axis, also when they end a model nested as the last layer. Any other ending is taken to produce logits already and the model comes back unchanged
- * with `outputActivation: 'linear'`.
+ * layer over the last axis — also when they end a model nested as the last layer. Any other ending is taken to
+ * produce logits already and the model comes back unchanged with `outputActivation: 'linear'`. A custom layer with a
+ * folded softmax must implement {@link PreActivationCallable}, else this throws `bad-config`.
  */
 export function splitOutputActivation(model: tf.LayersModel): LogitsSplit {
   if (model.outputs.length !== 1) {
