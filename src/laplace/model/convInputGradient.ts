@@ -49,9 +49,11 @@ export function convInputGradient(
         [0, sw - 1],
         [0, 0],
       ]);
-      d = spread
-        .reshape([n, oh * sh, ow * sw, c])
-        .slice([0, 0, 0, 0], [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c]);
+      d = tf.slice(
+        spread.reshape([n, oh * sh, ow * sw, c]) as tf.Tensor4D,
+        [0, 0, 0, 0],
+        [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c],
+      );
     }
     const coveredH = (oh - 1) * g.strides[0] + ah.effective;
     const coveredW = (ow - 1) * g.strides[1] + aw.effective;
@@ -72,12 +74,10 @@ export function convInputGradient(
  * kernel is treated as a constant: use it where only gradients w.r.t. activations are needed.
  */
 export function conv2dInputDifferentiable(x: tf.Tensor4D, kernel: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
-  const f = tf.customGrad((input: tf.Tensor) => {
-    const value = tf.conv2d(input as tf.Tensor4D, kernel, g.strides, g.padding, 'NHWC', g.dilations);
-    return {
-      value,
-      gradFunc: (dy: tf.Tensor) => convInputGradient(dy as tf.Tensor4D, kernel, input.shape, g),
-    };
+  const f = tf.customGrad<tf.Tensor4D>((...args) => {
+    const input = args[0] as tf.Tensor4D;
+    const value = tf.conv2d(input, kernel, g.strides, g.padding, 'NHWC', g.dilations);
+    return { value, gradFunc: (dy: tf.Tensor4D) => convInputGradient(dy, kernel, input.shape, g) };
   });
   return f(x) as tf.Tensor4D;
 }
