@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from './conv2dBackpropFilter.js';
+import { conv2dBackpropInputConfig } from './conv2dBackpropInput.js';
 import {
   depthwiseConv2dBackpropFilterConfig,
   depthwiseConv2dBackpropInputConfig,
 } from './depthwiseConv2dBackprop.js';
+import { avgPoolGradConfig, maxPoolGradConfig } from './poolingGradients.js';
 import { transposingMatMulConfig } from './transposingMatMul.js';
 import { unsortedSegmentSumConfig } from './unsortedSegmentSum.js';
 
@@ -25,7 +27,7 @@ interface KernelPlan {
    * `wrap`: wrap the backend's own kernel, which `make` receives (nothing happens where there is none).
    */
   readonly when: 'missing' | 'replace' | 'wrap';
-  readonly make: (backendName: string, existing: tf.KernelConfig) => tf.KernelConfig;
+  readonly make: (backendName: string, existing: tf.KernelConfig | undefined) => tf.KernelConfig;
 }
 
 const composedKernels: readonly KernelPlan[] = [
@@ -43,16 +45,25 @@ const composedKernels: readonly KernelPlan[] = [
   { kernelName: 'UnsortedSegmentSum', when: 'missing', make: unsortedSegmentSumConfig },
 ];
 
+/** TF.js's AvgPoolGrad (cpu and wasm) disagrees with its forward pass where 'same' windows overlap the border. */
+const fixedAvgPoolGrad: KernelPlan = { kernelName: 'AvgPoolGrad', when: 'wrap', make: avgPoolGradConfig };
+
 /** Per backend, the kernels that are missing or too slow, and what replaces them. */
 const plans: Readonly<Record<string, readonly KernelPlan[]>> = {
   wasm: [
     ...composedKernels,
-    { kernelName: 'BatchMatMul', when: 'wrap', make: (_, existing) => transposingMatMulConfig(existing) },
-    { kernelName: '_FusedMatMul', when: 'wrap', make: (_, existing) => transposingMatMulConfig(existing) },
+    // The wasm backend's own input gradient is a scalar loop, ~30× slower than its Conv2D.
+    { kernelName: 'Conv2DBackpropInput', when: 'replace', make: conv2dBackpropInputConfig },
+    // TF.js 4.22's wasm MaxPoolGrad returns wrong gradients.
+    { kernelName: 'MaxPoolGrad', when: 'replace', make: maxPoolGradConfig },
+    fixedAvgPoolGrad,
+    { kernelName: 'BatchMatMul', when: 'wrap', make: (_, existing) => transposingMatMulConfig(existing!) },
+    { kernelName: '_FusedMatMul', when: 'wrap', make: (_, existing) => transposingMatMulConfig(existing!) },
   ],
-  // The cpu backend's own filter gradient is a scalar loop taking seconds per call at LeNet-5 sizes.
   cpu: [
+    // The cpu backend's own filter gradient is a scalar loop taking seconds per call at LeNet-5 sizes.
     { kernelName: 'Conv2DBackpropFilter', when: 'replace', make: conv2dBackpropFilterConfig },
+    fixedAvgPoolGrad,
     ...composedKernels,
   ],
 };
@@ -69,7 +80,7 @@ export function registerMissingKernels(backendName: string): void {
     if (existing !== undefined && isInstalled(existing)) continue;
     if (plan.when === 'missing' && existing !== undefined) continue;
     if (plan.when === 'wrap' && existing === undefined) continue;
-    const config = plan.make(backendName, existing as tf.KernelConfig);
+    const config = plan.make(backendName, existing);
     const marked = config.kernelFunc as Marked;
     marked[INSTALLED] = true;
     if (existing !== undefined) {

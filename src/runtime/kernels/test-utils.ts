@@ -84,6 +84,27 @@ export function referenceConv2dFilterGradient(
   return out;
 }
 
+/** ∂L/∂x[n, p·s+i·d−pad, q·s+j·d−pad, c] += Σ_o dy[n,p,q,o] · W[i,j,c,o] for a filter [fh, fw, C, O]. */
+export function referenceConv2dInputGradient(
+  g: ConvGeometry,
+  outChannels: number,
+  filter: ArrayLike<number>,
+  dy: ArrayLike<number>,
+): Float64Array {
+  const c = g.inChannels;
+  const out = new Float64Array(g.batch * g.inHeight * g.inWidth * c);
+  forEachTap(g, (n, p, q, i, j, xBase) => {
+    const dyBase = ((n * g.outHeight + p) * g.outWidth + q) * outChannels;
+    const wBase = (i * g.filterWidth + j) * c * outChannels;
+    for (let k = 0; k < c; k++) {
+      let s = 0;
+      for (let o = 0; o < outChannels; o++) s += dy[dyBase + o] * filter[wBase + k * outChannels + o];
+      out[xBase + k] += s;
+    }
+  });
+  return out;
+}
+
 /** ∂L/∂W[i,j,c,m] = Σ_{n,p,q} x[n, p·s+i·d−pad, q·s+j·d−pad, c] · dy[n,p,q,c·M+m] for a depthwise filter [fh, fw, C, M]. */
 export function referenceDepthwiseFilterGradient(
   g: ConvGeometry,

@@ -8,6 +8,7 @@ import {
   maxRelativeError,
   referenceConv2d,
   referenceConv2dFilterGradient,
+  referenceConv2dInputGradient,
 } from './test-utils.js';
 
 type Pad = 'same' | 'valid' | tf.backend_util.ExplicitPadding;
@@ -92,7 +93,7 @@ grid.push({
   ],
 });
 
-describe('Conv2DBackpropFilter composed from Conv2D', () => {
+describe('convolution gradients composed from Conv2D', () => {
   beforeAll(async () => {
     await initBackend();
   });
@@ -119,6 +120,33 @@ describe('Conv2DBackpropFilter composed from Conv2D', () => {
       dy.dispose();
     }
     expect(worst).toBeGreaterThan(0); // float32 arithmetic: exactly 0 would mean the reference was not independent
+  });
+
+  it('Conv2DBackpropInput (replaced on wasm) matches the float64 defining sum over the same grid', async () => {
+    await initBackend({ backend: 'wasm' });
+    const random = new Random(15);
+    for (const c of grid) {
+      const { g, outShape } = geometry(c);
+      const wv = normals(random, size(c.filter));
+      const dyv = normals(random, size(outShape));
+      const got = tf.tidy(() => {
+        const attrs = {
+          strides: c.strides,
+          pad: c.pad,
+          dataFormat: 'NHWC',
+          inputShape: c.x,
+          dilations: c.dilations,
+        };
+        const inputs = { dy: tf.tensor(dyv, outShape), filter: tf.tensor(wv, c.filter) };
+        const out = tf
+          .engine()
+          .runKernel('Conv2DBackpropInput', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+        expect(out.shape).toEqual(c.x);
+        return out.dataSync();
+      });
+      const want = referenceConv2dInputGradient(g, c.filter[3], wv, dyv);
+      expect(maxRelativeError(got, want), JSON.stringify(c)).toBeLessThan(1e-5);
+    }
   });
 
   it('accepts NCHW input and output gradient', async () => {
