@@ -236,6 +236,18 @@ describe('train', () => {
       expect(Array.from(flatWeights(resumedModel))).toEqual(Array.from(flatWeights(straightModel)));
       const strip = (h: EpochLog[]) => h.map(({ seconds: _s, ...rest }) => rest);
       expect(strip(resumed.history)).toEqual(strip(straight.history));
+      // A checkpoint only continues the run it came from.
+      const again = {
+        ...options,
+        model: resumedModel,
+        objective: noisyScaledObjective(),
+        runDir: dir,
+        resume: true,
+      };
+      await expect(train({ ...again, seed: 12 })).rejects.toThrow(/trained with seed 11, not 12/);
+      await expect(train({ ...again, batchSize: 30 })).rejects.toThrow(
+        /batch size 32 on 600 examples, not 30 on 600/,
+      );
       killed.dispose();
       resumedModel.dispose();
     }

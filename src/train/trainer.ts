@@ -9,6 +9,7 @@ import { BayescompError, requireConfig } from '../util/errors.js';
 import {
   CHECKPOINT_FILE,
   type PartialEpoch,
+  type TrainingCheckpoint,
   readCheckpoint,
   readModelWeights,
   readVariableValues,
@@ -33,7 +34,7 @@ import {
 } from './optimizers.js';
 import { type ProgressMode, createProgressReporter } from './progress-reporter.js';
 import { type LossDivergence, StepLossMonitor } from './step-loss-monitor.js';
-import type { EpochLog, Objective, StepContext, TrainCallbacks } from './types.js';
+import type { Batch, EpochLog, Objective, StepContext, TrainCallbacks } from './types.js';
 import { deterministicValidationMetrics } from './validation-metrics.js';
 
 /** The file a run directory's per-epoch metrics are written to. */
@@ -142,7 +143,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const { model, data, epochs, batchSize, runDir } = options;
   const objective = options.objective ?? mapObjective();
   const optimizerSpec = options.optimizer ?? { name: 'adam', learningRate: 1e-3 };
-  const optimizer = createOptimizer(optimizerSpec);
   let seed = options.seed ?? 0;
   const random = new Random(deriveSeed(seed, STREAM.objective, 0));
   const extraVariables = objective.extraVariables?.() ?? [];
@@ -160,52 +160,23 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const checkEvery = options.divergenceCheckEvery ?? 50;
   const checkpointEvery = options.checkpointEvery ?? 1;
 
-  let history: EpochLog[] = [];
-  let startEpoch = 0;
-  let startStep = 0;
-  let globalStep = 0;
-  let partial: PartialEpoch | undefined;
-  let resumedFrom: TrainResult['resumedFrom'];
-  const checkpointFile = runDir ? join(runDir, CHECKPOINT_FILE) : undefined;
-  if (options.resume && runDir) {
-    const saved = await readCheckpoint(runDir);
-    if (saved) {
-      if (options.seed !== undefined && options.seed !== saved.seed) {
-        throw new BayescompError(
-          'bad-config',
-          `the checkpoint was trained with seed ${saved.seed}, not ${options.seed}; resume with the same seed`,
-          { file: checkpointFile },
-        );
-      }
-      if (saved.objective.name !== objective.name) {
-        throw new BayescompError(
-          'bad-config',
-          `the checkpoint was trained with objective '${saved.objective.name}', not '${objective.name}'`,
-          { file: checkpointFile },
-        );
-      }
-      if (saved.run && (saved.run.batchSize !== batchSize || saved.run.datasetSize !== data.n)) {
-        throw new BayescompError(
-          'bad-config',
-          `the checkpoint was trained with batch size ${saved.run.batchSize} on ${saved.run.datasetSize} examples, ` +
-            `not ${batchSize} on ${data.n}; resume with the same data and batch size`,
-          { file: checkpointFile },
-        );
-      }
-      seed = saved.seed;
-      restoreModelWeights(model, saved.modelWeights, checkpointFile);
-      restoreVariables(extraVariables, saved.extraVariables, checkpointFile);
-      await setOptimizerState(optimizer, saved.optimizer, checkpointFile);
-      random.setState(saved.random);
-      objective.setState?.(saved.objective.state ?? {});
-      history = [...saved.history];
-      startEpoch = saved.epoch;
-      startStep = saved.step;
-      globalStep = saved.globalStep;
-      partial = saved.partialEpoch;
-      resumedFrom = { epoch: saved.epoch, step: saved.step };
+  const optimizer = createOptimizer(optimizerSpec);
+  let resumed: TrainingCheckpoint | undefined;
+  try {
+    if (options.resume && runDir) {
+      resumed = await resumeFromCheckpoint(runDir, options, objective, optimizer, random, extraVariables);
     }
+  } catch (err) {
+    optimizer.dispose();
+    throw err;
   }
+  if (resumed) seed = resumed.seed;
+  const history: EpochLog[] = [...(resumed?.history ?? [])];
+  const startEpoch = resumed?.epoch ?? 0;
+  const startStep = resumed?.step ?? 0;
+  let globalStep = resumed?.globalStep ?? 0;
+  const partial = resumed?.partialEpoch;
+  const resumedFrom = resumed ? { epoch: resumed.epoch, step: resumed.step } : undefined;
 
   const reporter = createProgressReporter(options.progress ?? 'auto', options.progressStream);
   const callbacks = options.callbacks ?? {};
@@ -280,36 +251,24 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const end = Math.min(start + batchSize, data.n);
         const batch = order ? makeBatch(data, order.subarray(start, end)) : sliceBatch(data, start, end);
         const context: StepContext = { epoch, step, stepsPerEpoch, datasetSize: data.n, random };
-        let stepValues: tf.Tensor1D | undefined;
-        let gradients: tf.NamedTensorMap;
-        let loss: tf.Scalar;
-        try {
-          ({ value: loss, grads: gradients } = tf.variableGrads(() => {
-            const out = objective.loss(model, batch, context);
-            termNames ??= Object.keys(out.terms ?? {});
-            const names = termNames;
-            stepValues = tf.keep(
-              tf.tidy(() =>
-                tf.stack(
-                  [out.loss, ...names.map((k) => out.terms?.[k] ?? tf.scalar(NaN))].map((t) =>
-                    tf.reshape(t, []),
-                  ),
-                ),
-              ) as tf.Tensor1D,
-            );
-            return out.loss;
-          }, variables));
-        } finally {
-          tf.dispose([batch.x, batch.y]);
-        }
-        applyDecoupledWeightDecay(decayedVariables, learningRate, decoupledDecay);
-        optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: gradients[v.name] })));
-        tf.dispose([loss, ...Object.values(gradients)]);
+        const stepValues = optimizerStep(
+          objective,
+          model,
+          batch,
+          context,
+          variables,
+          optimizer,
+          () => {
+            applyDecoupledWeightDecay(decayedVariables, learningRate, decoupledDecay);
+          },
+          termNames,
+        );
+        termNames = stepValues.termNames;
         if (!monitor) {
           monitor = new StepLossMonitor(termNames ?? []);
           if (resumingMidEpoch) monitor.resetSums(partial);
         }
-        monitor.push(stepValues!, epoch, step);
+        monitor.push(stepValues.values, epoch, step);
         globalStep++;
         if (monitor.pendingCount >= checkEvery) await checkLosses();
         reporter.step(step, monitor.steps > 0 ? monitor.lossSum / monitor.steps : undefined);
@@ -413,6 +372,88 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       seconds: (performance.now() - epochStart) / 1000,
     };
   }
+}
+
+/**
+ * Loads the checkpoint in `runDir` (if any) into the model, the objective's extra variables and state, the optimiser
+ * and the run's generator, after checking it belongs to a compatible run. Returns it, or undefined when there is none.
+ */
+async function resumeFromCheckpoint(
+  runDir: string,
+  options: TrainOptions,
+  objective: Objective,
+  optimizer: tf.Optimizer,
+  random: Random,
+  extraVariables: readonly tf.Variable[],
+): Promise<TrainingCheckpoint | undefined> {
+  const saved = await readCheckpoint(runDir);
+  if (!saved) return undefined;
+  const file = join(runDir, CHECKPOINT_FILE);
+  const mismatch = (message: string) => new BayescompError('bad-config', message, { file });
+  if (options.seed !== undefined && options.seed !== saved.seed) {
+    throw mismatch(
+      `the checkpoint was trained with seed ${saved.seed}, not ${options.seed}; resume with the same seed`,
+    );
+  }
+  if (saved.objective.name !== objective.name) {
+    throw mismatch(
+      `the checkpoint was trained with objective '${saved.objective.name}', not '${objective.name}'`,
+    );
+  }
+  const { batchSize, data } = options;
+  if (saved.run && (saved.run.batchSize !== batchSize || saved.run.datasetSize !== data.n)) {
+    throw mismatch(
+      `the checkpoint was trained with batch size ${saved.run.batchSize} on ${saved.run.datasetSize} examples, ` +
+        `not ${batchSize} on ${data.n}; resume with the same data and batch size`,
+    );
+  }
+  restoreModelWeights(options.model, saved.modelWeights, file);
+  restoreVariables(extraVariables, saved.extraVariables, file);
+  await setOptimizerState(optimizer, saved.optimizer, file);
+  random.setState(saved.random);
+  objective.setState?.(saved.objective.state ?? {});
+  return saved;
+}
+
+/**
+ * One optimiser step on one batch: the objective and its gradients (one tape), `beforeUpdate` (decoupled weight
+ * decay), then the optimiser update. Disposes the batch and gradients; returns the step's `[loss, ...terms]` as a kept
+ * tensor the caller owns, with the term names (fixed by the first step of the run, absent terms read as NaN).
+ */
+function optimizerStep(
+  objective: Objective,
+  model: tf.LayersModel,
+  batch: Batch,
+  context: StepContext,
+  variables: readonly tf.Variable[],
+  optimizer: tf.Optimizer,
+  beforeUpdate: () => void,
+  knownTermNames: string[] | undefined,
+): { values: tf.Tensor1D; termNames: string[] } {
+  let termNames = knownTermNames;
+  let values: tf.Tensor1D | undefined;
+  let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
+  try {
+    result = tf.variableGrads(() => {
+      const out = objective.loss(model, batch, context);
+      const names = (termNames ??= Object.keys(out.terms ?? {}));
+      values = tf.keep(
+        tf.tidy(() =>
+          tf.stack(
+            [out.loss, ...names.map((k) => out.terms?.[k] ?? tf.scalar(NaN))].map((t) => tf.reshape(t, [])),
+          ),
+        ) as tf.Tensor1D,
+      );
+      return out.loss;
+    }, [...variables]);
+  } finally {
+    tf.dispose([batch.x, batch.y]);
+  }
+  const { value, grads } = result;
+  beforeUpdate();
+  optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name] })));
+  tf.dispose([value, ...Object.values(grads)]);
+  return { values: values!, termNames: termNames ?? [] };
 }
 
 function validateTrainOptions(options: TrainOptions): void {
