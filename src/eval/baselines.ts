@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/dataset.js';
 import { Random } from '../runtime/random.js';
-import { type TrainOptions, type TrainResult, deriveSeed, train } from '../train/trainer.js';
+import { type TrainOptions, type TrainResult, train } from '../train/trainer.js';
 import { BayescompError } from '../util/errors.js';
 import {
   type MonteCarloOptions,
@@ -71,9 +71,6 @@ export interface TrainedEnsemble {
   readonly predictive: Predictive;
 }
 
-/** The random stream member seeds are derived from (distinct from the trainer's own streams). */
-const ENSEMBLE_SEED_STREAM = 101;
-
 /**
  * Trains a deep ensemble: M networks from `buildModel(seed, member)`, each initialised and shuffled with its own
  * seed and trained independently by {@link train} on the whole of `data` (Lakshminarayanan et al. 2017, Algorithm
@@ -93,9 +90,11 @@ export async function trainEnsemble(
   const models: tf.LayersModel[] = [];
   const results: TrainResult[] = [];
   const seeds: number[] = [];
+  // Member seeds are successive draws of a generator seeded by the ensemble's seed.
+  const seedStream = new Random(options.seed ?? 0);
   try {
     for (let m = 0; m < members; m++) {
-      const seed = deriveSeed(options.seed ?? 0, ENSEMBLE_SEED_STREAM, m);
+      const seed = seedStream.nextUint32();
       const model = buildModel(seed, m);
       models.push(model);
       seeds.push(seed);
