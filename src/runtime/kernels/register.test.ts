@@ -46,6 +46,35 @@ describe('registerMissingKernels', () => {
     ]);
   });
 
+  it('installed kernels free every buffer they allocate (backend data ids stay flat)', async () => {
+    await initBackend({ backend: 'wasm' });
+    const x = tf.randomNormal([2, 9, 9, 3], 0, 1, 'float32', 1);
+    const w = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2);
+    const dw = tf.randomNormal([3, 3, 3, 2], 0, 1, 'float32', 3);
+    const table = tf.randomNormal([6, 4], 0, 1, 'float32', 4);
+    const ids = tf.tensor1d([0, 5, 5], 'int32');
+    const step = () =>
+      tf.tidy(() => {
+        const loss = (a: tf.Tensor, f: tf.Tensor, d: tf.Tensor, t: tf.Tensor) => {
+          const c = tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, 2, 'same');
+          const p = tf.add(tf.maxPool(c, 2, 1, 'same'), tf.avgPool(c, 3, 1, 'same'));
+          const e = tf.depthwiseConv2d(a as tf.Tensor4D, d as tf.Tensor4D, 1, 'valid');
+          const flat = tf.reshape(p, [2, -1]);
+          const dense = tf.fused.matMul({ a: flat, b: flat, transposeB: true, activation: 'relu' });
+          return tf.addN([tf.sum(dense), tf.sum(tf.square(e)), tf.sum(tf.gather(t, ids))]);
+        };
+        tf.grads(loss)([x, w, dw, table]).forEach((g) => g.dataSync());
+      });
+    step();
+    const buffers = tf.engine().backend.numDataIds();
+    const tensors = tf.memory().numTensors;
+    step();
+    step();
+    expect(tf.engine().backend.numDataIds()).toBe(buffers);
+    expect(tf.memory().numTensors).toBe(tensors);
+    tf.dispose([x, w, dw, table, ids]);
+  });
+
   it('is idempotent, also across switching wasm → cpu → wasm', async () => {
     await initBackend({ backend: 'wasm' });
     const snapshot = (name: string) => tf.getKernelsForBackend(name).map((k) => [k.kernelName, k.kernelFunc]);
