@@ -35,7 +35,7 @@ export function encodeCompactModel(model: tf.LayersModel, plan: CompactEncodingP
     const values = w.read().dataSync() as Float32Array;
     const entry = plan.get(name);
     const { spec, bytes } = encodeTensor(
-      { name, shape: w.shape, values, mask: entry?.mask, quantization: entry?.quantization },
+      { name, shape: w.shape as number[], values, mask: entry?.mask, quantization: entry?.quantization },
       offset,
     );
     tensors.push(spec);
@@ -97,7 +97,7 @@ export async function decodeCompactModel(
       );
     }
     try {
-      return tf.tensor(decodeTensor(spec, payload), spec.shape);
+      return tf.tensor(decodeTensor(spec, payload), [...spec.shape]);
     } catch (err) {
       if (err instanceof BayescompError) throw fail(err.message);
       throw err;
