@@ -29,13 +29,24 @@ describe('Random', () => {
     expect(Math.abs(sn2 / n - 1)).toBeLessThan(0.015);
   });
 
+  it('fills arrays with normals of the right moments, reproducibly', () => {
+    const a = new Random(9).fillNormal(new Float32Array(100_001));
+    const b = new Random(9).fillNormal(new Float32Array(100_001));
+    expect(a).toEqual(b);
+    const mean = a.reduce((s, v) => s + v, 0) / a.length;
+    const variance = a.reduce((s, v) => s + (v - mean) ** 2, 0) / a.length;
+    expect(Math.abs(mean)).toBeLessThan(0.01);
+    expect(Math.abs(variance - 1)).toBeLessThan(0.015);
+  });
+
   it('permutes every index exactly once and restores state', () => {
     const r = new Random(7);
     const p = Array.from(r.permutation(1000)).sort((x, y) => x - y);
     expect(p).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    r.normal(); // an odd number of normal draws must not leave hidden state behind
     const state = r.getState();
-    const next = r.nextUint32();
+    const next = [r.normal(), r.nextUint32()];
     r.setState(state);
-    expect(r.nextUint32()).toBe(next);
+    expect([r.normal(), r.nextUint32()]).toEqual(next);
   });
 });

@@ -11,7 +11,6 @@ export class Random {
   private s1: number;
   private s2: number;
   private s3: number;
-  private spareNormal: number | undefined;
 
   /** Creates a generator from a 32-bit integer seed (any finite number; it is hashed with SplitMix32). */
   constructor(seed: number) {
@@ -55,24 +54,26 @@ export class Random {
     return Math.floor(this.uniform() * n);
   }
 
-  /** A standard normal draw (Box–Muller, the second value of each pair is kept for the next call). */
+  /**
+   * A standard normal draw (Box–Muller). The pair's second value is not cached between calls, so the generator's
+   * whole state is its four words ({@link getState}) and a checkpoint restores it exactly.
+   */
   normal(): number {
-    if (this.spareNormal !== undefined) {
-      const v = this.spareNormal;
-      this.spareNormal = undefined;
-      return v;
-    }
     let u = 0;
     while (u === 0) u = this.uniform();
-    const v = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spareNormal = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.uniform());
   }
 
-  /** Fills `out` with standard normal draws and returns it. */
+  /** Fills `out` with standard normal draws (both values of each Box–Muller pair) and returns it. */
   fillNormal(out: Float32Array): Float32Array {
-    for (let i = 0; i < out.length; i++) out[i] = this.normal();
+    for (let i = 0; i < out.length; i += 2) {
+      let u = 0;
+      while (u === 0) u = this.uniform();
+      const r = Math.sqrt(-2 * Math.log(u));
+      const angle = 2 * Math.PI * this.uniform();
+      out[i] = r * Math.cos(angle);
+      if (i + 1 < out.length) out[i + 1] = r * Math.sin(angle);
+    }
     return out;
   }
 
@@ -112,7 +113,6 @@ export class Random {
   /** Restores a state from {@link getState}. */
   setState(state: readonly [number, number, number, number]): void {
     [this.s0, this.s1, this.s2, this.s3] = state;
-    this.spareNormal = undefined;
   }
 }
 
