@@ -300,6 +300,51 @@ describe('group normal-Jeffreys inside the Bayesian layers', () => {
     tf.dispose([a, b, x]);
   });
 
+  it('local reparameterisation with sampled scales matches explicit weight sampling (shared mode, 3000 passes)', () => {
+    const { mu, logSigma2 } = denseFamily();
+    const layer = new BayesianDense({ units: OUT, useBias: false, family: groupNormalJeffreysFamily() });
+    layer.build([null, IN]);
+    const byName = new Map(layer.weights.map((w) => [w.originalName.split('/').pop()!, w]));
+    tf.tidy(() => {
+      byName.get('kernel_mu')!.write(tf.tensor2d(mu, [IN, OUT]));
+      byName.get('kernel_log_sigma2')!.write(tf.tensor2d(logSigma2, [IN, OUT]));
+      byName.get('kernel_z_mu')!.write(tf.tensor1d(Z_MU));
+      byName.get('kernel_z_log_sigma2')!.write(tf.tensor1d(Z_LOG_SIGMA2));
+    });
+    const x0 = tf.tensor2d([[0.8, -1.2, 0.5, 2]]);
+    const passes = 3000;
+    // Explicit: one weight draw w = z·w̃ per forward pass.
+    layer.reparameterisation = 'shared';
+    const explicit: number[][] = [];
+    withNoiseSource(new Random(51), () => {
+      for (let p = 0; p < passes; p++)
+        explicit.push(
+          tf.tidy(() => Array.from((layer.apply(x0, { training: true }) as tf.Tensor).dataSync())),
+        );
+    });
+    // Local: z drawn per example, then N((x⊙z)·μ, (x⊙z)²·σ²).
+    layer.reparameterisation = 'local';
+    const local = withNoiseSource(new Random(52), () =>
+      tf.tidy(() => {
+        const y = layer.apply(tf.tile(x0, [passes, 1]), { training: true }) as tf.Tensor;
+        const values = y.arraySync() as number[][];
+        return values;
+      }),
+    );
+    for (let j = 0; j < OUT; j++) {
+      const stats = (rows: number[][]) => {
+        const m = rows.reduce((a, r) => a + r[j], 0) / rows.length;
+        const v = rows.reduce((a, r) => a + (r[j] - m) ** 2, 0) / rows.length;
+        return { m, v };
+      };
+      const a = stats(explicit);
+      const b = stats(local);
+      expect(Math.abs(a.m - b.m)).toBeLessThan(4 * Math.sqrt((a.v + b.v) / passes));
+      expect(Math.abs(a.v / b.v - 1)).toBeLessThan(0.15);
+    }
+    x0.dispose();
+  });
+
   it('conv with one scale per output filter: y = z_f·(x ⋆ w̃) has the hierarchical mean and variance', () => {
     const layer = new BayesianConv2D({
       filters: 2,

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../runtime/backend.js';
 import { logUniformKlScalar } from '../logUniformKl.js';
-import { quantizingPriorKlPerWeight, snapToCodebook, VNQ_TAU } from './quantizingPrior.js';
+import { quantizingPriorKlPerWeight, vnqCodebookIndices, VNQ_TAU } from './quantizingPrior.js';
 
 beforeAll(async () => {
   await initBackend();
@@ -113,7 +113,7 @@ describe('quantizing prior KL (VNQ, Achterhold et al. 2018, eq. 16–17)', () =>
     const codebook = tf.tensor1d([-0.2, 0, 0.2]);
     const theta = tf.tensor1d([0.19, -0.22, 0.02, 0.09, 0.11, -0.35, 0.5]);
     const logAlpha = tf.tensor1d([-5, -4, 3.5, -2, -6, -1, 3]);
-    const indices = snapToCodebook(theta, logAlpha, codebook, 3);
+    const indices = vnqCodebookIndices(theta, logAlpha, codebook, 3);
     expect(Array.from(indices.dataSync())).toEqual([2, 0, 1, 1, 2, 0, 1]);
     tf.dispose([codebook, theta, logAlpha, indices]);
   });

@@ -77,7 +77,7 @@ export function quantizingPriorKl(
  * value of highest posterior density). Returns the index into `codebook` of each weight (int32, shaped like θ);
  * `codebook` must contain 0, whose index pruned weights get.
  */
-export function snapToCodebook(
+export function vnqCodebookIndices(
   theta: tf.Tensor,
   logAlpha: tf.Tensor,
   codebook: tf.Tensor1D,

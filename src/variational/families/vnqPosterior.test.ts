@@ -114,4 +114,27 @@ describe('VnqPosterior (Achterhold et al. 2018)', () => {
     y.dataSync().forEach((v, j) => expect(v).toBeCloseTo(expected[j], 5));
     tf.dispose([a, b, x, y]);
   });
+
+  it('does not leak tensors over repeated KL, forward and quantisation calls', () => {
+    const layer = new BayesianDense({ units: 3, family: vnqFamily() });
+    const x = tf.randomNormal([6, 4]);
+    layer.apply(x, { training: true });
+    const family = layer.family() as VnqPosterior;
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 4; i++) {
+      tf.tidy(() => {
+        layer.apply(x, { training: true });
+        layer.kl();
+      });
+      tf.dispose([
+        family.quantizedWeights(),
+        family.codebookIndices(2),
+        family.codebook(),
+        family.logAlpha(),
+      ]);
+      family.codebookValues();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
 });

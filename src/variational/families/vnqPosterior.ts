@@ -13,7 +13,7 @@ import {
   type PosteriorFamily,
   registerPosteriorFamily,
 } from './posteriorFamily.js';
-import { quantizingPriorKl, snapToCodebook, VNQ_TAU } from './quantizingPrior.js';
+import { quantizingPriorKl, vnqCodebookIndices, VNQ_TAU } from './quantizingPrior.js';
 
 /** Options of the VNQ (quantizing prior) family. */
 export interface VnqOptions {
@@ -201,7 +201,7 @@ export class VnqPosterior implements PosteriorFamily {
 
   /** Codebook index (0: −r, 1: 0, 2: r) of every weight after pruning at `threshold` and snapping (int32). */
   codebookIndices(threshold = 3): tf.Tensor {
-    return tf.tidy(() => snapToCodebook(this.vars().theta, this.logAlpha(), this.codebook(), threshold));
+    return tf.tidy(() => vnqCodebookIndices(this.vars().theta, this.logAlpha(), this.codebook(), threshold));
   }
 
   /** The quantised weights: 0 where log α ≥ `threshold`, else the codebook value nearest θ (eq. 15). */
