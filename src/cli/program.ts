@@ -3,6 +3,7 @@ import { BayescompError, EXIT_CODES } from '../util/errors.js';
 import { registerInfo } from './commands/info.js';
 import { registerTrain } from './commands/train.js';
 import { registerEval } from './commands/eval.js';
+import { registerLaplace } from './commands/laplace.js';
 import { type CliIo, processIo } from './io.js';
 import { packageVersion } from './version.js';
 
@@ -29,6 +30,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerInfo(program, io);
   registerTrain(program, io);
   registerEval(program, io);
+  registerLaplace(program, io);
   return program;
 }
 

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { initBackend, type BackendName } from '../../runtime/backend.js';
 import { setGlobalSeed } from '../../runtime/random.js';
-import { deterministicPredictive } from '../../eval/predictive.js';
+import { deterministicPredictive, type Predictive } from '../../eval/predictive.js';
+import type { Dataset } from '../../data/dataset.js';
+import { isLaplaceDir, laplacePredictive, loadLaplaceDir } from '../laplace-source.js';
+import { readRunRecord } from '../run-dir.js';
 import { evaluatePredictive, type EvaluationMetrics } from '../../eval/evaluate.js';
 import { BayescompError } from '../../util/errors.js';
 import { applyConfigFile, requireOptions } from '../config-file.js';
@@ -82,7 +85,28 @@ export async function runEval(options: EvalCommandOptions): Promise<EvaluationMe
     const ood = await resolveDataset(options.ood, { dataDir: options.dataDir, download: options.download });
     oodData = ood.test ?? ood.train;
   }
-  const { logits } = await resolveModel(options.model, test, options.seed);
-  const predictive = deterministicPredictive(logits, { batchSize: options.batchSize });
+  const predictive = await predictiveFor(options.model, test, options);
   return evaluatePredictive(predictive, test, { oodData, bins: options.bins, batchSize: options.batchSize });
+}
+
+/**
+ * The predictive of `--model`: a Laplace directory's linearised (or sampled) predictive with the options it was
+ * fitted with; otherwise the deterministic network.
+ */
+async function predictiveFor(spec: string, data: Dataset, options: EvalCommandOptions): Promise<Predictive> {
+  if (await isLaplaceDir(spec)) {
+    const { posterior } = await loadLaplaceDir(spec);
+    const fitted = (await readRunRecord(spec)).options as {
+      predictive?: 'glm' | 'nn';
+      link?: 'probit' | 'mc';
+    };
+    return laplacePredictive(posterior, {
+      method: fitted.predictive,
+      link: fitted.link,
+      samples: options.samples,
+      batchSize: options.batchSize,
+    });
+  }
+  const { logits } = await resolveModel(spec, data, options.seed);
+  return deterministicPredictive(logits, { batchSize: options.batchSize });
 }

@@ -1,0 +1,96 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCliCaptured } from '../test-utils.js';
+
+interface Metrics {
+  accuracy: number;
+  nll: number;
+  ece: number;
+  n: number;
+  ood?: { auroc_maxprob: number };
+}
+
+describe('bayescomp laplace', () => {
+  it('fits a last-layer Kronecker Laplace to a trained run, saves it, and eval reproduces its figures', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bayescomp-laplace-'));
+    const run = join(dir, 'map');
+    const trained = await runCliCaptured([
+      'train',
+      '--model',
+      'mlp',
+      '--data',
+      'fashion-mnist-subset',
+      '--epochs',
+      '2',
+      '--out',
+      run,
+      '--progress',
+      'none',
+    ]);
+    expect(trained.code).toBe(0);
+    const out = join(dir, 'laplace');
+    const fitted = await runCliCaptured([
+      'laplace',
+      '--model',
+      run,
+      '--data',
+      'fashion-mnist-subset',
+      '--out',
+      out,
+      '--ood',
+      'mnist-subset',
+      '--json',
+    ]);
+    expect(fitted.err).not.toMatch(/internal error/);
+    expect(fitted.code).toBe(0);
+    const result = JSON.parse(fitted.out) as {
+      parameters: number;
+      priorPrecision: number[];
+      logMarginalLikelihood: number;
+      map: Metrics;
+      laplace: Metrics;
+    };
+    // The zoo MLP's last layer maps 100 hidden units to 10 classes: 100·10 weights + 10 biases.
+    expect(result.parameters).toBe(1010);
+    expect(result.priorPrecision[0]).toBeGreaterThan(0);
+    expect(Number.isFinite(result.logMarginalLikelihood)).toBe(true);
+    // The probit predictive keeps the MAP's decisions nearly everywhere and cannot be far worse in NLL.
+    expect(Math.abs(result.laplace.accuracy - result.map.accuracy)).toBeLessThan(0.02);
+    expect(result.laplace.nll).toBeLessThan(result.map.nll + 0.02);
+    expect(result.laplace.ood?.auroc_maxprob).toBeGreaterThan(0.5);
+    const evaluated = await runCliCaptured([
+      'eval',
+      '--model',
+      out,
+      '--data',
+      'fashion-mnist-subset',
+      '--ood',
+      'mnist-subset',
+      '--json',
+    ]);
+    expect(evaluated.code).toBe(0);
+    const again = JSON.parse(evaluated.out) as Metrics;
+    expect(again.accuracy).toBe(result.laplace.accuracy);
+    expect(again.nll).toBeCloseTo(result.laplace.nll, 6);
+    expect(again.ood?.auroc_maxprob).toBeCloseTo(result.laplace.ood!.auroc_maxprob, 6);
+  });
+
+  it('refuses a subnetwork without a full Hessian', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bayescomp-laplace-bad-'));
+    const r = await runCliCaptured([
+      'laplace',
+      '--model',
+      'x',
+      '--data',
+      'fashion-mnist-subset',
+      '--out',
+      join(dir, 'o'),
+      '--subset',
+      'subnetwork',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--hessian full/);
+  });
+});
