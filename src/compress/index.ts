@@ -8,3 +8,4 @@ export * from './compact-codec.js';
 export * from './structured.js';
 export * from './compact-model.js';
 export * from './compression-summary.js';
+export * from './from-laplace.js';
