@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { cropOrPadNhwc } from './convWindow.js';
+import { cropOrPadNhwc, spreadByStrides } from './convWindow.js';
 import { type KernelScope, withKernelScope } from './kernelScope.js';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
@@ -64,21 +64,10 @@ function conv2dBackpropInput(
       `Conv2DBackpropInput: dy has shape [${dy.shape}] but the convolution's output is [${info.outShape}]`,
     );
   }
-  const [fh, fw, , outChannels] = filterShape;
-  const { batchSize: n, outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
+  const [fh, fw] = filterShape;
+  const { strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw, inHeight: h, inWidth: w } = info;
-  let spread = channelsFirst ? scope.transpose(dy, [0, 2, 3, 1]) : dy;
-  if (sh > 1 || sw > 1) {
-    const apart = scope.pad(scope.reshape(spread, [n, oh, 1, ow, 1, outChannels]), [
-      [0, 0],
-      [0, 0],
-      [0, sh - 1],
-      [0, 0],
-      [0, sw - 1],
-      [0, 0],
-    ]);
-    spread = scope.reshape(apart, [n, oh * sh, ow * sw, outChannels]);
-  }
+  const spread = spreadByStrides(scope, channelsFirst ? scope.transpose(dy, [0, 2, 3, 1]) : dy, [sh, sw]);
   const window = cropOrPadNhwc(
     scope,
     spread,

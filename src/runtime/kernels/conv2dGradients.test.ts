@@ -149,7 +149,7 @@ describe('convolution gradients composed from Conv2D', () => {
     }
   });
 
-  it('accepts NCHW input and output gradient', async () => {
+  it('accepts NCHW tensors (filter and input gradients)', async () => {
     await initBackend({ backend: 'wasm' });
     const random = new Random(12);
     const c: Case = { x: [2, 7, 6, 3], filter: [3, 3, 3, 4], strides: 2, dilations: 1, pad: 'same' };
@@ -163,6 +163,19 @@ describe('convolution gradients composed from Conv2D', () => {
       return filterGradient(x, dy, c, 'NCHW');
     });
     expect(maxRelativeError(got, want)).toBeLessThan(1e-5);
+    const wv = normals(random, size(c.filter));
+    const wantInput = referenceConv2dInputGradient(g, 4, wv, dyv);
+    const gotInput = tf.tidy(() => {
+      const dy = tf.transpose(tf.tensor(dyv, outShape), [0, 3, 1, 2]);
+      const inputShape = [c.x[0], c.x[3], c.x[1], c.x[2]];
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NCHW', inputShape };
+      const inputs = { dy, filter: tf.tensor(wv, c.filter) };
+      const dx = tf
+        .engine()
+        .runKernel('Conv2DBackpropInput', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+      return tf.transpose(dx, [0, 2, 3, 1]).dataSync();
+    });
+    expect(maxRelativeError(gotInput, wantInput)).toBeLessThan(1e-5);
   });
 
   it('agrees with the cpu backend’s original kernel, which it replaces there', async () => {

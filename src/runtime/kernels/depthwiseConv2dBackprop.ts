@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { cropOrPadNhwc } from './convWindow.js';
+import { cropOrPadNhwc, spreadByStrides } from './convWindow.js';
 import { type KernelScope, withKernelScope } from './kernelScope.js';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
@@ -150,20 +150,8 @@ function depthwiseInputGradient(
   const [fh, fw, , m] = filter.shape;
   const filterShape = filter.shape as [number, number, number, number];
   const info = convInfo(attrs.inputShape, filterShape, attrs, dy, 'DepthwiseConv2dNativeBackpropInput');
-  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
-  const { dilationHeight: dh, dilationWidth: dw } = info;
-  let spread = dy;
-  if (sh > 1 || sw > 1) {
-    const apart = scope.pad(scope.reshape(dy, [n, oh, 1, ow, 1, c * m]), [
-      [0, 0],
-      [0, 0],
-      [0, sh - 1],
-      [0, 0],
-      [0, sw - 1],
-      [0, 0],
-    ]);
-    spread = scope.reshape(apart, [n, oh * sh, ow * sw, c * m]);
-  }
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const spread = spreadByStrides(scope, dy, [sh, sw]);
   const window = cropOrPadNhwc(
     scope,
     spread,

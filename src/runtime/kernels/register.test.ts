@@ -38,6 +38,7 @@ describe('registerMissingKernels', () => {
       'BatchMatMul',
       'Conv2DBackpropFilter',
       'Conv2DBackpropInput',
+      'Conv3DBackpropInputV2',
       'DepthwiseConv2dNativeBackpropFilter',
       'DepthwiseConv2dNativeBackpropInput',
       'MaxPoolGrad',

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from './conv2dBackpropFilter.js';
 import { conv2dBackpropInputConfig } from './conv2dBackpropInput.js';
+import { conv3dBackpropInputConfig } from './conv3dBackpropInput.js';
 import {
   depthwiseConv2dBackpropFilterConfig,
   depthwiseConv2dBackpropInputConfig,
@@ -54,7 +55,8 @@ const plans: Readonly<Record<string, readonly KernelPlan[]>> = {
     ...composedKernels,
     // The wasm backend's own input gradient is a scalar loop, ~30× slower than its Conv2D.
     { kernelName: 'Conv2DBackpropInput', when: 'replace', make: conv2dBackpropInputConfig },
-    // TF.js 4.22's wasm MaxPoolGrad returns wrong gradients.
+    // TF.js 4.22's wasm Conv3DBackpropInputV2 and MaxPoolGrad return wrong gradients.
+    { kernelName: 'Conv3DBackpropInputV2', when: 'replace', make: conv3dBackpropInputConfig },
     { kernelName: 'MaxPoolGrad', when: 'replace', make: maxPoolGradConfig },
     fixedAvgPoolGrad,
     { kernelName: 'BatchMatMul', when: 'wrap', make: (_, existing) => transposingMatMulConfig(existing!) },
