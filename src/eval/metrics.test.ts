@@ -20,6 +20,7 @@ import {
   perClassCalibration,
   predictiveEntropy,
   reliabilityBins,
+  regressionMetrics,
   rmse,
   uncertaintyDecomposition,
 } from './metrics.js';
@@ -302,6 +303,14 @@ describe('regression metrics', () => {
     expect(c50.coverage).toBe(0.25);
     expect(c95.coverage).toBe(0.75);
     expect(c95.meanWidth).toBeCloseTo(4 * 1.959963984540054, 5);
+  });
+
+  it('regressionMetrics bundles NLL, RMSE and coverage', () => {
+    const r = regressionMetrics([0, 0], [1, 1], [3, -4], [0.95]);
+    expect(r.rmse).toBeCloseTo(Math.sqrt(12.5), 12);
+    expect(r.nll).toBeCloseTo(0.5 * Math.log(2 * Math.PI) + 25 / 4, 12);
+    expect(r.coverage[0].coverage).toBe(0);
+    expect(r.n).toBe(2);
   });
 
   it('a calibrated Gaussian predictive covers its nominal levels', () => {

@@ -104,3 +104,29 @@ export function intervalCoverage(
     return { level, coverage: inside / n, meanWidth: width / n };
   });
 }
+
+/** Figures of a Gaussian regression predictive, from {@link regressionMetrics}. */
+export interface RegressionMetrics {
+  /** Mean Gaussian negative log-likelihood, nats. */
+  readonly nll: number;
+  readonly rmse: number;
+  /** Coverage of the central intervals at each nominal level. */
+  readonly coverage: IntervalCoverage[];
+  /** Number of scored outputs (examples × output dimensions). */
+  readonly n: number;
+}
+
+/** Gaussian NLL, RMSE and interval coverage of a regression predictive in one call. */
+export function regressionMetrics(
+  mean: ArrayLike<number>,
+  variance: ArrayLike<number>,
+  target: ArrayLike<number>,
+  levels: readonly number[] = [0.5, 0.9, 0.95],
+): RegressionMetrics {
+  return {
+    nll: gaussianNll(mean, variance, target),
+    rmse: rmse(mean, target),
+    coverage: intervalCoverage(mean, variance, target, levels),
+    n: mean.length,
+  };
+}

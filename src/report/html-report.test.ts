@@ -10,6 +10,7 @@ import { initBackend } from '../runtime/backend.js';
 import { Random } from '../runtime/random.js';
 import { REPORT_SECTIONS, renderReportFigures, renderReportHtml, writeReport } from './html-report.js';
 import { histogramOf } from './histogram.js';
+import { kernelImageMatrix } from './weight-image.js';
 import { type RunSummary, methodSummaryFromEvaluation } from './run-summary.js';
 import { parseXml, pngSize } from './svg-inspect.js';
 
@@ -142,6 +143,16 @@ beforeAll(async () => {
         cols: 25,
         values: Array.from({ length: 500 }, () => (random.uniform() < 0.3 ? 1 : 0)),
       },
+      // A tiled Conv2D kernel: NaN gaps, which JSON stores as null.
+      {
+        layer: 'conv_2',
+        ...kernelImageMatrix(
+          [3, 3, 2, 4],
+          Array.from({ length: 72 }, () => random.normal()),
+        ),
+        rowTitle: 'filter',
+        colTitle: 'input channel',
+      },
     ],
     notes: [`remember ${HOSTILE}`],
   };
@@ -181,6 +192,7 @@ describe('HTML report', () => {
       'accuracy-vs-compression',
       'weights-conv-1-magnitude',
       'weights-conv-1-mask',
+      'weights-conv-2-magnitude',
     ];
     expect(written.figures).toEqual(expectedFigures);
     const svgs = inlineSvgs(html);

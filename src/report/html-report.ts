@@ -153,10 +153,15 @@ function figureJobs(summary: RunSummary): FigureJob[] {
       `weights-${slug(image.layer)}-${mode}`,
       `${mode === 'mask' ? 'Kept weights' : 'Weight magnitudes'} — ${image.layer}`,
       () =>
-        weightMaskImage(image, {
-          mode,
-          title: `${mode === 'mask' ? 'Kept weights' : '|w|'} — ${image.layer}`,
-        }),
+        weightMaskImage(
+          { rows: image.rows, cols: image.cols, values: image.values.map((v) => v ?? Number.NaN) },
+          {
+            mode,
+            title: `${mode === 'mask' ? 'Kept weights' : '|w|'} — ${image.layer}`,
+            rowTitle: image.rowTitle,
+            colTitle: image.colTitle,
+          },
+        ),
     );
   }
   return jobs;

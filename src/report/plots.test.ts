@@ -6,6 +6,7 @@ import {
   entropyHistogram,
   histogramChart,
   histogramOf,
+  kernelImageMatrix,
   logAlphaHistogram,
   reliabilityDiagram,
   snrHistogram,
@@ -149,7 +150,43 @@ describe('charts', () => {
     expect(countMarks(image.svg, 'cells')).toBe(38 * 40);
   });
 
-  it('downsampleMatrix averages blocks, edge blocks included', () => {
+  it('kernel images: Dense kernels transposed, Conv2D filters tiled with gaps', async () => {
+    // Dense [in=3, out=2]: value = 10·i + o.
+    const dense = kernelImageMatrix([3, 2], [0, 1, 10, 11, 20, 21]);
+    expect(dense).toEqual({ rows: 2, cols: 3, values: [0, 10, 20, 1, 11, 21] });
+    // Conv [kh=2, kw=2, in=2, out=2]: value = 100·o + 10·i + 2·y + x; tile (o, i) at tile row o, tile column i.
+    const conv = [];
+    for (let y = 0; y < 2; y++)
+      for (let x = 0; x < 2; x++)
+        for (let i = 0; i < 2; i++) for (let o = 0; o < 2; o++) conv.push(100 * o + 10 * i + 2 * y + x);
+    const tiled = kernelImageMatrix([2, 2, 2, 2], conv);
+    expect(tiled.rows).toBe(5);
+    expect(tiled.cols).toBe(5);
+    const N = Number.NaN;
+    // prettier-ignore
+    expect(Array.from(tiled.values)).toEqual([
+      0, 1, N, 10, 11,
+      2, 3, N, 12, 13,
+      N, N, N, N, N,
+      100, 101, N, 110, 111,
+      102, 103, N, 112, 113,
+    ]);
+    // Gaps are not drawn: 16 weights, 16 cells.
+    expect(countMarks((await weightMaskImage(tiled)).svg, 'cells')).toBe(16);
+    // A first layer's 20 filters of 5×5 wrap into a 5-wide grid of 4 rows: 4·6−1 by 5·6−1 cells.
+    const first = kernelImageMatrix([5, 5, 1, 20], new Array(500).fill(1));
+    expect([first.rows, first.cols]).toEqual([23, 29]);
+    expect(countMarks((await weightMaskImage(first)).svg, 'cells')).toBe(500);
+    expect(() => kernelImageMatrix([2, 2, 2], new Array(8).fill(0))).toThrow(/rank 3/);
+  });
+
+  it('downsampleMatrix averages blocks, edge blocks included, skipping NaN gaps', () => {
+    const gaps = downsampleMatrix(
+      { rows: 1, cols: 4, values: [1, Number.NaN, Number.NaN, Number.NaN] },
+      1,
+      2,
+    );
+    expect(Array.from(gaps.values)).toEqual([1, Number.NaN]);
     const m = { rows: 3, cols: 4, values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] };
     const d = downsampleMatrix(m, 2, 2);
     expect(d.rows).toBe(2);

@@ -98,7 +98,9 @@ const DEJAVU_FILES = [
 ];
 
 async function existingFiles(paths: readonly string[]): Promise<string[]> {
-  const { access } = await import('node:fs/promises');
+  // A variable specifier keeps browser bundlers from resolving a Node built-in that only the PNG path needs.
+  const fsModule = 'node:fs/promises';
+  const { access } = (await import(fsModule)) as typeof import('node:fs/promises');
   const found: string[] = [];
   for (const path of paths) {
     try {

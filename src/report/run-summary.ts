@@ -111,7 +111,11 @@ export interface WeightImageData {
   readonly mode?: 'magnitude' | 'mask';
   readonly rows: number;
   readonly cols: number;
-  readonly values: readonly number[];
+  /** Row-major values; NaN (null in JSON) marks gaps between tiles, as `kernelImageMatrix` lays them out. */
+  readonly values: readonly (number | null)[];
+  /** Axis titles, e.g. `filter` and `input channel` for a tiled Conv2D kernel. */
+  readonly rowTitle?: string;
+  readonly colTitle?: string;
 }
 
 /**
