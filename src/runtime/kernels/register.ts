@@ -7,6 +7,7 @@ import {
   depthwiseConv2dBackpropInputConfig,
 } from './depthwiseConv2dBackprop.js';
 import { avgPoolGradConfig, maxPoolGradConfig } from './poolingGradients.js';
+import { mirrorPadGradConfig } from './mirrorPadGradient.js';
 import { transposingMatMulConfig } from './transposingMatMul.js';
 import { unsortedSegmentSumConfig } from './unsortedSegmentSum.js';
 
@@ -77,6 +78,7 @@ const plans: Readonly<Record<string, readonly KernelPlan[]>> = {
  * only get the composed kernels they are missing.
  */
 export function registerMissingKernels(backendName: string): void {
+  registerGradientFixes();
   for (const plan of plans[backendName] ?? composedKernels) {
     const existing = tf.getKernel(plan.kernelName, backendName);
     if (existing !== undefined && isInstalled(existing)) continue;
@@ -90,6 +92,19 @@ export function registerMissingKernels(backendName: string): void {
       tf.unregisterKernel(plan.kernelName, backendName);
     }
     tf.registerKernel(config);
+  }
+}
+
+/**
+ * Replaces gradient functions of TF.js that are wrong on every backend (at present `MirrorPad`'s, which ignores the
+ * mirrored borders). Gradients are global, so this runs once per process whatever the backend; idempotent.
+ */
+export function registerGradientFixes(): void {
+  for (const config of [mirrorPadGradConfig]) {
+    const current = tf.getGradient(config.kernelName);
+    if (current !== undefined && (current.gradFunc as Marked)[INSTALLED] === true) continue;
+    (config.gradFunc as Marked)[INSTALLED] = true;
+    tf.registerGradient(config);
   }
 }
 
