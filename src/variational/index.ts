@@ -1,1 +1,55 @@
-export {};
+/**
+ * Variational Bayesian networks: posterior/prior families, Bayesian layers, objectives (ELBO, Rényi), conversion
+ * from and to plain TF.js models, and predictions. See README.md in this folder.
+ */
+export * from './families/posteriorFamily.js';
+export * from './families/gaussianPosterior.js';
+export * from './families/logUniformPosterior.js';
+export { gaussianKl, gaussianLogDensity } from './gaussianKl.js';
+export {
+  LOG_ALPHA_CLIP,
+  SPARSE_VD_KL_CONSTANTS,
+  logUniformKl,
+  logUniformKlScalar,
+  sparseLogAlpha,
+} from './logUniformKl.js';
+export { noiseSource, randomSigns, standardNormal, withNoiseSource } from './noise.js';
+export {
+  BayesianLayer,
+  type BayesianLayerArgs,
+  type BaseLayerArgs,
+  type PredictionMode,
+  type Reparameterisation,
+  type WeightSample,
+} from './bayesianLayer.js';
+export { BayesianDense, bayesianDense, type BayesianDenseArgs } from './bayesianDense.js';
+export { BayesianConv2D, bayesianConv2d, type BayesianConv2DArgs } from './bayesianConv2d.js';
+export {
+  bayesianLayers,
+  modelKl,
+  setPredictionMode,
+  setReparameterisation,
+  sparsityReport,
+  updatePriors,
+  withPredictionMode,
+  type BayesianLayerSparsity,
+  type BayesianSparsityReport,
+} from './modelLayers.js';
+export * from './objectives/klWeightSchedules.js';
+export { elboObjective, type ElboObjectiveOptions } from './objectives/elboObjective.js';
+export { renyiObjective, type RenyiObjectiveOptions } from './objectives/renyiObjective.js';
+export { renyiBound, stopGradient, type RenyiBoundTerms } from './objectives/renyiBound.js';
+export type { VariationalLikelihood } from './objectives/likelihood.js';
+export {
+  toBayesian,
+  toDeterministic,
+  type ToBayesianOptions,
+  type ToDeterministicOptions,
+} from './conversion.js';
+export {
+  bayesianPredictive,
+  predictMonteCarlo,
+  predictPosteriorMean,
+  type MonteCarloPrediction,
+  type MonteCarloPredictionOptions,
+} from './prediction.js';

@@ -24,7 +24,7 @@ export function modelKl(model: tf.LayersModel): tf.Scalar {
 }
 
 /** Pruned and total kernel weights of one layer. */
-export interface LayerSparsity {
+export interface BayesianLayerSparsity {
   readonly name: string;
   readonly pruned: number;
   readonly total: number;
@@ -33,8 +33,8 @@ export interface LayerSparsity {
 }
 
 /** Sparsity of a model: per Bayesian layer and in total. */
-export interface SparsityReport {
-  readonly layers: readonly LayerSparsity[];
+export interface BayesianSparsityReport {
+  readonly layers: readonly BayesianLayerSparsity[];
   readonly pruned: number;
   readonly total: number;
   readonly fraction: number;
@@ -46,7 +46,7 @@ export interface SparsityReport {
  * Fraction of kernel weights each Bayesian layer prunes (log α ≥ the layer's threshold, 3 by default as in Molchanov
  * et al. 2017); families without log α prune nothing. Biases are not counted.
  */
-export function sparsityReport(model: tf.LayersModel): SparsityReport {
+export function sparsityReport(model: tf.LayersModel): BayesianSparsityReport {
   const layers = bayesianLayers(model).map((layer) => {
     const { pruned, total } = layer.sparsityCounts();
     return { name: layer.name, pruned, total, fraction: total > 0 ? pruned / total : 0 };

@@ -97,7 +97,7 @@ describe('random labels (Molchanov et al. 2017, §5.3)', () => {
     await train({
       model: map,
       data,
-      epochs: 60,
+      epochs: 40,
       batchSize: 100,
       optimizer: { name: 'adam', learningRate: 1e-2 },
       progress: 'none',
@@ -120,7 +120,7 @@ describe('random labels (Molchanov et al. 2017, §5.3)', () => {
       model: sparse,
       data,
       objective: elboObjective(),
-      epochs: 60,
+      epochs: 40,
       batchSize: 100,
       optimizer: { name: 'adam', learningRate: 1e-2 },
       progress: 'none',

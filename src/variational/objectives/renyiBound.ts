@@ -43,8 +43,15 @@ export function renyiBound(logWeights: tf.Tensor1D, alpha: number): RenyiBoundTe
       bound = tf.mean(logWeights);
       weights = tf.fill([k], 1 / k);
     } else if (!Number.isFinite(alpha)) {
-      const index = alpha < 0 ? tf.argMax(logWeights) : tf.argMin(logWeights);
-      weights = tf.cast(tf.equal(tf.range(0, k, 1, 'int32'), index), 'float32') as tf.Tensor1D;
+      // The selection is a constant for differentiation; choosing it in JavaScript keeps argMax/equal (which have
+      // no gradients) off the tape.
+      const values = logWeights.dataSync();
+      let index = 0;
+      for (let i = 1; i < k; i++)
+        if (alpha < 0 ? values[i] > values[index] : values[i] < values[index]) index = i;
+      const oneHot = new Float32Array(k);
+      oneHot[index] = 1;
+      weights = tf.tensor1d(oneHot);
       bound = tf.sum(tf.mul(weights, logWeights));
     } else if (Math.abs(1 - alpha) < NEAR_ONE) {
       // log-sum-exp loses all precision in float32 as (1−α) → 0; the cumulant expansion
