@@ -139,7 +139,7 @@ def main():
     p.add_argument("--save-model", default="", help="save the MAP state dict here after training")
     p.add_argument("--subsets", default="last-layer,all", help="Laplace variants: last-layer, all (comma-separated)")
     p.add_argument("--fit-batch-size", type=int, default=500)
-    p.add_argument("--predict-batch-size", type=int, default=1000)
+    p.add_argument("--predict-batch-size", type=int, default=500)
     p.add_argument("--jacobian-batch-size", type=int, default=100, help="batch for the all-layer predictive")
     p.add_argument("--grid-min", type=float, default=-4.0, help="log10 of the smallest prior precision on the grid")
     p.add_argument("--grid-max", type=float, default=4.0)
@@ -190,11 +190,12 @@ def main():
                    f"predict {result['all_layers']['predict_seconds']:.2f}s")
     with common.Timer() as t_map:
         with torch.no_grad():
-            p_map = torch.cat([torch.softmax(model(data["test"][0][i : i + 1000]), 1)
-                               for i in range(0, data["test"][0].shape[0], 1000)])
+            bs = args.predict_batch_size
+            p_map = torch.cat([torch.softmax(model(data["test"][0][i : i + bs]), 1)
+                               for i in range(0, data["test"][0].shape[0], bs)])
     with torch.no_grad():
-        p_map_ood = torch.cat([torch.softmax(model(data["ood"][0][i : i + 1000]), 1)
-                               for i in range(0, data["ood"][0].shape[0], 1000)])
+        p_map_ood = torch.cat([torch.softmax(model(data["ood"][0][i : i + bs]), 1)
+                               for i in range(0, data["ood"][0].shape[0], bs)])
     result["map"]["predict_seconds"] = t_map.seconds
     result["map"]["metrics"] = metrics(p_map, data["test"][1], p_map_ood)
     if args.self_check:

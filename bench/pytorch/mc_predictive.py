@@ -3,9 +3,9 @@
 
 p(y|x) ≈ (1/S) Σ_s softmax(f(x; ε_s)). Noise: ``lrt`` (local reparameterisation, a fresh Gaussian pre-activation per
 example and sample — what training uses) or ``weights`` (one weight sample per sample s, shared by the batch).
-Strategies: ``loop`` runs S forward passes per batch of images; ``stacked`` runs one forward pass over the batch
-repeated S times (B·S rows; lrt only, since a stacked batch cannot share one weight sample per copy without S
-separate products). Weights are the Sparse VD initialisation unless ``--epochs`` > 0 (that many untimed training
+Strategies: ``loop`` runs S forward passes per batch of images; ``stacked`` runs one forward pass over a batch
+repeated S times (``--stacked-rows`` rows, i.e. rows // S images per pass; lrt only, since a stacked batch cannot
+share one weight sample per copy without S separate products). Weights are the Sparse VD initialisation unless ``--epochs`` > 0 (that many untimed training
 epochs) or a state dict is loaded — this benchmark is about time; metrics are reported for sanity only.
 """
 
@@ -36,9 +36,11 @@ def quick_train(model, data, epochs, seed):
         common.log(f"  trained epoch {epoch}/{epochs}")
 
 
-def mc_predict(model, x, samples, batch_size, mode, strategy):
+def mc_predict(model, x, samples, batch_size, mode, strategy, stacked_rows):
     models.set_mode(model, mode)
     model.eval()
+    if strategy == "stacked":
+        batch_size = max(1, stacked_rows // samples)  # bound the stacked batch (memory and cache)
     out = []
     with torch.no_grad():
         for i in range(0, x.shape[0], batch_size):
@@ -59,17 +61,22 @@ def mc_predict(model, x, samples, batch_size, mode, strategy):
 def main():
     p = common.base_parser(__doc__.split("\n")[1], 0, "untimed Sparse VD training epochs before timing")
     p.add_argument("--samples", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=1000, help="test images per forward pass (before stacking)")
+    p.add_argument("--batch-size", type=int, default=500, help="test images per forward pass (before stacking)")
     p.add_argument("--archs", default="lenet300,lenet5")
     p.add_argument("--modes", default="lrt", help="comma-separated: lrt, weights")
     p.add_argument("--strategies", default="loop,stacked", help="comma-separated: loop, stacked")
     p.add_argument("--load-lenet300", default="", help="Sparse VD LeNet-300-100 state dict (sparse_vd_lenet300.py)")
     p.add_argument("--load-lenet5", default="", help="Sparse VD LeNet-5-Caffe state dict")
+    p.add_argument("--stacked-rows", type=int, default=3000,
+                   help="rows per stacked forward pass (images per pass = rows // samples)")
     p.add_argument("--repeats", type=int, default=1, help="timed repetitions (the minimum is reported)")
+    p.add_argument("--test-subset", type=int, default=0, help="use only the first N test images (0 = all)")
     args = p.parse_args()
     env = common.setup(args)
     data = common.load_data(args, need_train=args.epochs > 0)
     x_test, y_test = data["test"]
+    if args.test_subset:
+        x_test, y_test = x_test[: args.test_subset], y_test[: args.test_subset]
     results = {}
     for arch in args.archs.split(","):
         torch.manual_seed(args.seed)
@@ -99,7 +106,8 @@ def main():
                 times, cpu = [], []
                 for _ in range(args.repeats):
                     with common.Timer() as t:
-                        probs = mc_predict(model, x_test, args.samples, args.batch_size, mode, strategy)
+                        probs = mc_predict(model, x_test, args.samples, args.batch_size, mode, strategy,
+                                           args.stacked_rows)
                     times.append(t.seconds)
                     cpu.append(t.cpu)
                 key = f"{mode}/{strategy}"
