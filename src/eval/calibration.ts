@@ -32,7 +32,7 @@ function checkBins(bins: number): void {
  * The bin of a value in [0, 1] among `bins` equal-width bins, right-closed: bin b holds (b/B, (b+1)/B], and 0 goes
  * to the first bin (the convention of Guo et al. 2017 and of most ECE implementations).
  */
-export function binIndex(value: number, bins: number): number {
+export function calibrationBinIndex(value: number, bins: number): number {
   const b = Math.ceil(value * bins) - 1;
   return b < 0 ? 0 : b >= bins ? bins - 1 : b;
 }
@@ -50,7 +50,7 @@ export function reliabilityBins(probs: Float32Array, labels: Int32Array, bins = 
   for (let i = 0; i < labels.length; i++) {
     const k = argmaxRow(probs, i, c);
     const conf = probs[i * c + k];
-    const b = binIndex(conf, bins);
+    const b = calibrationBinIndex(conf, bins);
     count[b]++;
     confSum[b] += conf;
     if (k === labels[i]) correct[b]++;
@@ -118,7 +118,7 @@ export function perClassCalibration(probs: Float32Array, labels: Int32Array, bin
     let support = 0;
     for (let i = 0; i < n; i++) {
       const p = probs[i * c + k];
-      const b = binIndex(p, bins);
+      const b = calibrationBinIndex(p, bins);
       const isK = labels[i] === k ? 1 : 0;
       count[b]++;
       probSum[b] += p;

@@ -6,6 +6,7 @@ import { evaluatePredictive, evaluatePredictiveWithScores } from './evaluate.js'
 import {
   auroc,
   brierScore,
+  classwiseCalibrationError,
   expectedCalibrationError,
   fprAtTpr,
   mutualInformation,
@@ -64,6 +65,7 @@ describe('evaluatePredictive', () => {
     expect(m.brier).toBeCloseTo(brierScore(probs, labels), 5);
     expect(m.ece).toBeCloseTo(expectedCalibrationError(probs, labels, 5), 5);
     expect(m.reliability).toHaveLength(5);
+    expect(m.classwise_ece).toBeCloseTo(classwiseCalibrationError(probs, labels, 5), 5);
     expect(m.numSamples).toBeUndefined();
     expect(m.mean_mi).toBeUndefined();
     const inMax = testRows.map((r) => Math.max(...r));

@@ -5,11 +5,17 @@
 import type { Dataset } from '../data/dataset.js';
 import { isClassification } from '../data/dataset.js';
 import { BayescompError } from '../util/errors.js';
-import { type ReliabilityBin, eceFromBins, reliabilityBins } from './calibration.js';
+import {
+  type ReliabilityBin,
+  classwiseCalibrationError,
+  eceFromBins,
+  reliabilityBins,
+} from './calibration.js';
 import { accuracy, brierScore, maxProbability, negativeLogLikelihood } from './classification-metrics.js';
 import { type OodMetrics, type UncertaintyScores, oodDetectionMetrics } from './ood-detection.js';
 import type { PredictOptions, Predictive, PredictiveOutput } from './predictive.js';
-import { meanOf, predictiveEntropy, uncertaintyDecomposition } from './uncertainty.js';
+import { meanOf } from './shapes.js';
+import { predictiveEntropy, uncertaintyDecomposition } from './uncertainty.js';
 
 /** Options for {@link evaluatePredictive}. */
 export interface EvaluateOptions {
@@ -36,6 +42,8 @@ export interface EvaluationMetrics {
   readonly ece: number;
   /** Multi-class Brier score (summed over classes). */
   readonly brier: number;
+  /** Class-wise calibration error (Kull et al. 2019): the mean over classes of each class probability's ECE. */
+  readonly classwise_ece: number;
   /** Test examples. */
   readonly n: number;
   readonly numClasses: number;
@@ -105,6 +113,7 @@ export async function evaluatePredictiveWithScores(
     nll: negativeLogLikelihood(out.probs, labels),
     ece: eceFromBins(reliability),
     brier: brierScore(out.probs, labels),
+    classwise_ece: classwiseCalibrationError(out.probs, labels, bins),
     n: out.n,
     numClasses: out.numClasses,
     bins,

@@ -3,7 +3,7 @@ import { Random } from '../runtime/random.js';
 import {
   accuracy,
   auroc,
-  binIndex,
+  calibrationBinIndex,
   brierScore,
   classwiseCalibrationError,
   expectedCalibrationError,
@@ -79,11 +79,11 @@ describe('calibration', () => {
   const labels = Int32Array.from([0, 1, 1, 0, 0]);
 
   it('bins are right-closed with 0 in the first bin', () => {
-    expect(binIndex(0, 5)).toBe(0);
-    expect(binIndex(0.2, 5)).toBe(0);
-    expect(binIndex(0.2000001, 5)).toBe(1);
-    expect(binIndex(0.6, 5)).toBe(2);
-    expect(binIndex(1, 5)).toBe(4);
+    expect(calibrationBinIndex(0, 5)).toBe(0);
+    expect(calibrationBinIndex(0.2, 5)).toBe(0);
+    expect(calibrationBinIndex(0.2000001, 5)).toBe(1);
+    expect(calibrationBinIndex(0.6, 5)).toBe(2);
+    expect(calibrationBinIndex(1, 5)).toBe(4);
   });
 
   it('reliability table matches the hand count', () => {

@@ -7,6 +7,21 @@
  * class probabilities (and optionally the per-sample probabilities it averaged), and wrap it with
  * {@link createPredictive}. Batching, download to typed arrays and disposal are handled there, so memory stays
  * bounded by one batch whatever the size of the data.
+ *
+ * @example A Monte-Carlo predictive over a variational posterior, as `src/variational` might write it:
+ * ```ts
+ * const predictive = createPredictive(
+ *   (x) => {
+ *     const perSample = Array.from({ length: S }, () => tf.tidy(() => tf.softmax(sampleLogits(x))));
+ *     const samples = tf.stack(perSample); // [S, b, C]
+ *     return { probs: tf.mean(samples, 0), samples };
+ *   },
+ *   { name: `mean-field VI (S=${S})`, numSamples: S },
+ * );
+ * const metrics = await evaluatePredictive(predictive, testData, { oodData });
+ * ```
+ * (That is what {@link monteCarloPredictive} does given `sampleLogits`.) A Laplace probit predictive returns
+ * `{ probs }` only; its linearised Monte-Carlo variant may also return `samples`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { sliceBatch } from '../data/batches.js';

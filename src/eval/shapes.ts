@@ -58,3 +58,11 @@ export function checkLabels(labels: Int32Array, numClasses: number): void {
     }
   }
 }
+
+/** Arithmetic mean of an array (NaN when empty). */
+export function meanOf(values: ArrayLike<number>): number {
+  if (values.length === 0) return Number.NaN;
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += values[i];
+  return s / values.length;
+}

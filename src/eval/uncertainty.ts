@@ -99,11 +99,3 @@ export function mutualInformation(
 ): Float64Array {
   return uncertaintyDecomposition(samples, numSamples, numClasses).mutualInformation;
 }
-
-/** Arithmetic mean of an array (NaN when empty). */
-export function meanOf(values: ArrayLike<number>): number {
-  if (values.length === 0) return Number.NaN;
-  let s = 0;
-  for (let i = 0; i < values.length; i++) s += values[i];
-  return s / values.length;
-}
