@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../runtime/backend.js';
-import { Random } from '../../runtime/random.js';
+import { Random, setGlobalSeed } from '../../runtime/random.js';
 import { BayesianConv2D } from '../bayesianConv2d.js';
 import { BayesianDense } from '../bayesianDense.js';
 import { withNoiseSource } from '../noise.js';
@@ -73,7 +73,9 @@ describe('hierarchical and quantizing families in models', () => {
   });
 
   /** Trains a 8-12-2 MLP whose layers use `spec` on a task where only inputs 0..2 matter; returns the first layer. */
-  function trainOnNoisyInputs(spec: FamilySpec, epochs: number) {
+  function trainOnNoisyInputs(spec: FamilySpec, epochs: number, learningRate: number) {
+    // The families draw their initial values from the global generator: fix it so the test does not depend on order.
+    setGlobalSeed(1);
     const n = 600;
     const features = 8;
     const random = new Random(11);
@@ -88,7 +90,7 @@ describe('hierarchical and quantizing families in models', () => {
     const first = new BayesianDense({ units: 12, activation: 'relu', inputShape: [features], family: spec });
     const last = new BayesianDense({ units: 2, family: spec });
     const model = tf.sequential({ layers: [first, last] });
-    const optimizer = tf.train.adam(0.03);
+    const optimizer = tf.train.adam(learningRate);
     const noise = new Random(5);
     const batch = 100;
     const before = tf.memory().numTensors;
@@ -124,10 +126,10 @@ describe('hierarchical and quantizing families in models', () => {
   }
 
   it('an MLP with group-nj trains on a synthetic task and prunes the input neurons that carry only noise', () => {
-    const { first, prunedAccuracy, dispose } = trainOnNoisyInputs(groupNormalJeffreysFamily(), 25);
+    const { first, prunedAccuracy, dispose } = trainOnNoisyInputs(groupNormalJeffreysFamily(), 15, 0.05);
     const family = first.family() as GroupNormalJeffreysPosterior;
     const logAlpha = tf.tidy(() => Array.from(family.groupLogAlpha().dataSync()));
-    // The signal inputs keep a small dropout rate, the noise inputs are driven to large log α.
+    // After 90 steps the signal inputs keep a small dropout rate (log α ≈ −8), the noise inputs are at 2..6.
     expect(Math.max(...logAlpha.slice(0, 3))).toBeLessThan(-3);
     expect(Math.min(...logAlpha.slice(3))).toBeGreaterThan(0);
     // The pruned network (groups with log α ≥ −1 removed) still fits the task.
@@ -140,20 +142,22 @@ describe('hierarchical and quantizing families in models', () => {
   it('an MLP with group-hs does the same (group log α from the log-normal scale posterior)', () => {
     const { first, prunedAccuracy, dispose } = trainOnNoisyInputs(
       groupHorseshoeFamily({ initScaleLogSigma2: -3 }),
-      25,
+      20,
+      0.03,
     );
     const family = first.family() as GroupHorseshoePosterior;
     const logAlpha = tf.tidy(() => Array.from(family.groupLogAlpha().dataSync()));
-    // After 150 steps the noise groups are on their way to the prior (log α ≳ 0.5 at convergence); the signal
-    // groups stay far below. The larger initial scale variance only shortens the way there.
-    expect(Math.max(...logAlpha.slice(0, 3))).toBeLessThan(-2);
-    expect(Math.min(...logAlpha.slice(3))).toBeGreaterThan(-1.5);
+    // After 120 steps the noise groups are on their way to the prior (log α ≳ 0.5 at convergence, ≈ −1.2 here);
+    // the signal groups stay near −3.3. The larger initial scale variance only shortens the way (the default −9
+    // separates them the same way after ~50 epochs).
+    expect(Math.max(...logAlpha.slice(0, 3))).toBeLessThan(-2.7);
+    expect(Math.min(...logAlpha.slice(3))).toBeGreaterThan(-1.7);
     // Their posterior mean scales are smaller too.
     const scale = tf.tidy(() => Array.from(family.groupScaleMean().dataSync()));
     expect(Math.max(...scale.slice(3))).toBeLessThan(Math.min(...scale.slice(0, 3)));
-    const keep = tf.tidy(() => Array.from(family.groupKeepMask(-1.8).dataSync()));
+    const keep = tf.tidy(() => Array.from(family.groupKeepMask(-2.2).dataSync()));
     expect(keep).toEqual([1, 1, 1, 0, 0, 0, 0, 0]);
-    expect(prunedAccuracy(-1.8)).toBeGreaterThan(0.9);
+    expect(prunedAccuracy(-2.2)).toBeGreaterThan(0.9);
     dispose();
   });
 });
