@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../runtime/backend.js';
 import { Random } from '../../runtime/random.js';
+import { elboObjective } from './elboObjective.js';
 import { renyiBound } from './renyiBound.js';
 import { renyiObjective } from './renyiObjective.js';
 import { fitFullBatch, fullBatchContext, linearRegressionProblem } from './testModels.js';
@@ -134,4 +135,27 @@ describe('renyiObjective', () => {
       expect(Math.abs(fit.std[0] / exactStd - 1)).toBeLessThan(0.15);
     });
   }
+});
+
+describe('objective training loops', () => {
+  it('keep the tensor count flat (ELBO with K = 2 and Rényi with K = 3)', () => {
+    for (const objective of [
+      elboObjective({ likelihood: 'gaussian', samples: 2 }),
+      renyiObjective({ alpha: 0.5, samples: 3, likelihood: 'gaussian' }),
+      renyiObjective({ alpha: -Infinity, samples: 3, likelihood: 'gaussian' }),
+    ]) {
+      const problem = conjugateProblem();
+      const optimizer = tf.train.adam(0.01);
+      const random = new Random(1);
+      const step = () =>
+        optimizer.minimize(
+          () => objective.loss(problem.model, problem.batch, fullBatchContext(problem.n, random)).loss,
+        );
+      step();
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 5; i++) step();
+      expect(tf.memory().numTensors).toBe(before);
+      optimizer.dispose();
+    }
+  });
 });
