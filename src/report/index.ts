@@ -4,4 +4,5 @@
  */
 export * from './plots.js';
 export * from './run-summary.js';
+export * from './report-figures.js';
 export * from './html-report.js';
