@@ -35,7 +35,7 @@ export function ggnCotangents(likelihood: LaplaceLikelihood): CotangentFn {
 export const unitCotangents: CotangentFn = (logits) =>
   tf.tidy(() => {
     const [m, c] = logits.shape;
-    return tf.tile(tf.eye(c).reshape([c, 1, c]), [1, m, 1]) as tf.Tensor3D;
+    return tf.broadcastTo(tf.eye(c).reshape([c, 1, c]), [c, m, c]).clone() as tf.Tensor3D;
   });
 
 /**

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LaplaceLayer } from '../model/laplaceLayers.js';
+import { repeatBatch } from '../model/repeatBatch.js';
 import type { LayerQuantities } from '../model/preactivationGradients.js';
 
 /**
@@ -16,7 +17,7 @@ export function layerJacobian(a: tf.Tensor3D, g: tf.Tensor4D): tf.Tensor3D {
     }
     // Explicit transposes: the wasm MatMul with transpose flags is ~10× slower (RUNTIME-NOTES).
     const aT = tf.transpose(a, [0, 2, 1]);
-    const tiled = k === 1 ? aT : tf.tile(aT.reshape([1, m, r, p]), [k, 1, 1, 1]).reshape([k * m, r, p]);
+    const tiled = k === 1 ? aT : repeatBatch(aT, k);
     const prod = tf.matMul(tiled as tf.Tensor3D, g.reshape([k * m, p, o]) as tf.Tensor3D);
     return prod.reshape([k, m, r * o]) as tf.Tensor3D;
   });

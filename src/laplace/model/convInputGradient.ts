@@ -8,7 +8,13 @@ export interface ConvGeometry {
 }
 
 /** Leading padding, padded size and output size of one spatial axis, as TF.js computes them. */
-function axis(size: number, k: number, stride: number, dilation: number, padding: 'same' | 'valid') {
+export function convAxis(
+  size: number,
+  k: number,
+  stride: number,
+  dilation: number,
+  padding: 'same' | 'valid',
+) {
   const effective = (k - 1) * dilation + 1;
   if (padding === 'valid') {
     const out = Math.ceil((size - effective + 1) / stride);
@@ -35,8 +41,8 @@ export function convInputGradient(
   return tf.tidy(() => {
     const [n, h, w] = inputShape;
     const [kh, kw] = kernel.shape;
-    const ah = axis(h, kh, g.strides[0], g.dilations[0], g.padding);
-    const aw = axis(w, kw, g.strides[1], g.dilations[1], g.padding);
+    const ah = convAxis(h, kh, g.strides[0], g.dilations[0], g.padding);
+    const aw = convAxis(w, kw, g.strides[1], g.dilations[1], g.padding);
     let d: tf.Tensor4D = dy;
     const [, oh, ow, c] = dy.shape;
     if (g.strides[0] > 1 || g.strides[1] > 1) {

@@ -100,3 +100,58 @@ describe('per-example Jacobians from layer inputs and pre-activation gradients',
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('convolution patches', () => {
+  it('one-hot-filter and slice extraction agree with a JavaScript im2col (same padding, stride 2, dilation)', async () => {
+    const { convPatches } = await import('./tappedForward.js');
+    const x = randomInputs(2, [7, 6, 3], 9) as tf.Tensor4D;
+    const xv = x.arraySync();
+    for (const [kernelSize, strides, dilation, padding] of [
+      [3, 2, 1, 'same'],
+      [2, 1, 2, 'valid'],
+      [3, 1, 1, 'valid'],
+    ] as const) {
+      const small = tf.sequential({
+        layers: [
+          tf.layers.conv2d({
+            inputShape: [7, 6, 3],
+            filters: 2,
+            kernelSize,
+            strides,
+            dilationRate: dilation,
+            padding,
+          }),
+        ],
+      });
+      const wide = tf.sequential({
+        layers: [tf.layers.conv2d({ inputShape: [7, 6, 3], filters: 2, kernelSize: 7, padding: 'same' })],
+      });
+      for (const model of [small, wide]) {
+        const l = laplaceLayout(model).layers[0];
+        const patches = convPatches(l, x);
+        const [kh, kw] = l.conv!.kernelSize;
+        const [sh, sw] = l.conv!.strides;
+        const [dh, dw] = l.conv!.dilations;
+        const out = model.outputs[0].shape as number[];
+        const [oh, ow] = [out[1], out[2]];
+        const padTop =
+          l.conv!.padding === 'same' ? Math.floor(Math.max((oh - 1) * sh + (kh - 1) * dh + 1 - 7, 0) / 2) : 0;
+        const padLeft =
+          l.conv!.padding === 'same' ? Math.floor(Math.max((ow - 1) * sw + (kw - 1) * dw + 1 - 6, 0) / 2) : 0;
+        const expected: number[] = [];
+        for (let n = 0; n < 2; n++)
+          for (let i = 0; i < oh; i++)
+            for (let j = 0; j < ow; j++)
+              for (let u = 0; u < kh; u++)
+                for (let v = 0; v < kw; v++)
+                  for (let c = 0; c < 3; c++) {
+                    const r = i * sh + u * dh - padTop;
+                    const q = j * sw + v * dw - padLeft;
+                    expected.push(r >= 0 && r < 7 && q >= 0 && q < 6 ? xv[n][r][q][c] : 0);
+                  }
+        expect(patches.shape).toEqual([2, oh * ow, kh * kw * 3]);
+        expect(maxRelativeError(patches.dataSync(), expected)).toBe(0);
+      }
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LaplaceLayer, LaplaceLayout } from './laplaceLayers.js';
+import { repeatBatch } from './repeatBatch.js';
 import { tappedForward } from './tappedForward.js';
 
 /**
@@ -13,7 +14,7 @@ export type CotangentFn = (logits: tf.Tensor2D) => tf.Tensor3D;
 export interface LayerQuantities {
   /** Logits at the current weights, `[M, C]`. */
   readonly logits: tf.Tensor2D;
-  /** Augmented layer inputs a = [input patch; 1], `[M, P, rows]`. */
+  /** Augmented layer inputs a = [input patch; 1], `[M, P, R]`. */
   readonly inputs: Map<string, tf.Tensor3D>;
   /**
    * Pulled-back cotangents at each layer's pre-activation, `[K, M, P, O]`: gradients[k][m][p] = J_zᵀ v_{k,m} where z is
@@ -33,8 +34,10 @@ export function disposeQuantities(q: LayerQuantities): void {
  * Layer inputs and per-example pre-activation gradients for the given layers, with K cotangents per example.
  *
  * TF.js has no vmap, so the batch is tiled K times and one backward pass is made with the k-th cotangent in the k-th
- * copy; because examples do not interact (inference mode), the gradient w.r.t. a zero probe added to each
- * pre-activation is the per-example gradient. A layer whose output is the model output needs no backward pass: its
+ * copy; because examples do not interact (inference mode), the gradient arriving at each pre-activation is the
+ * per-example gradient (captured by an identity with a custom gradient). In a Sequential model the tiling starts at
+ * the first covered layer's pre-activation (computed once, untiled), so nothing below it is recomputed K times; in a
+ * functional model the input is tiled. A layer whose output is the model output needs no backward pass: its
  * pre-activation gradient is the cotangent itself.
  */
 export function preactivationGradients(
@@ -44,36 +47,39 @@ export function preactivationGradients(
   x: tf.Tensor,
   cotangents: CotangentFn,
 ): LayerQuantities {
-  const first = tappedForward(model, layout, x, { recordInputs: new Set(layers.map((l) => l.name)) });
-  const inputs = first.inputs;
-  const logits = first.logits;
-  const dy = tf.tidy(() => cotangents(logits));
-  const [k, m, c] = dy.shape;
-  const gradients = new Map<string, tf.Tensor4D>();
   const inner = layers.filter(
     (l) => !l.isOutput || (l.activation !== 'softmax' && l.activation !== 'linear'),
   );
-  for (const l of layers) {
-    if (!inner.includes(l)) gradients.set(l.name, dy.reshape([k, m, 1, c]));
-  }
+  const chain = model instanceof tf.Sequential;
+  const first = chain && inner.length > 0 ? layout.layers.find((l) => inner.includes(l)) : undefined;
+  const forward = tappedForward(model, layout, x, {
+    recordInputs: new Set(layers.map((l) => l.name)),
+    recordPreactivation: first?.name,
+  });
+  const { logits, inputs } = forward;
+  const dy = tf.tidy(() => cotangents(logits));
+  const [k, m, c] = dy.shape;
+  const gradients = new Map<string, tf.Tensor4D>();
+  for (const l of layers) if (!inner.includes(l)) gradients.set(l.name, dy.reshape([k, m, 1, c]));
   if (inner.length > 0) {
-    const probes = inner.map((l) => {
-      const shape = first.preactivationShapes.get(l.name)!;
-      return tf.zeros([k * shape[0], ...shape.slice(1)]);
-    });
-    const tiled = tf.tidy(() => tf.tile(x, [k, ...x.shape.slice(1).map(() => 1)]));
+    const captured = new Map<string, tf.Tensor>();
+    const taps = { tapGradients: new Set(inner.map((l) => l.name)), capturedGradients: captured };
     const dyFlat = dy.reshape([k * m, c]);
-    const grads = tf.grads((...ps: tf.Tensor[]) => {
-      const map = new Map(inner.map((l, i) => [l.name, ps[i]] as const));
-      return tappedForward(model, layout, tiled, { probes: map }).logits;
-    })(probes, dyFlat);
-    inner.forEach((l, i) => {
-      const g = grads[i];
+    const start = first ? repeatBatch(forward.preactivation!, k) : repeatBatch(x, k);
+    const grads = tf.grads((s: tf.Tensor) =>
+      first
+        ? tappedForward(model, layout, x, { ...taps, substitute: { layer: first.name, preactivation: s } })
+            .logits
+        : tappedForward(model, layout, s, taps).logits,
+    )([start], dyFlat);
+    for (const l of inner) {
+      const g = captured.get(l.name)!;
       gradients.set(l.name, g.reshape([k, m, -1, l.outputSize]));
       g.dispose();
-    });
-    tf.dispose([...probes, tiled, dyFlat]);
+    }
+    tf.dispose([...grads, start, dyFlat]);
   }
+  forward.preactivation?.dispose();
   dy.dispose();
   return { logits, inputs, gradients };
 }

@@ -1,14 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2dInputDifferentiable } from './convInputGradient.js';
+import { conv2dInputDifferentiable, convAxis } from './convInputGradient.js';
 import { type LaplaceLayer, type LaplaceLayout, type LayerWeights, outputLayer } from './laplaceLayers.js';
 
 /** What {@link tappedForward} injects into and records from the Dense/Conv2D layers of a model. */
 export interface TapOptions {
-  /**
-   * Tensors added to each layer's pre-activation (same shape as it). They are zero in value; differentiating the
-   * output w.r.t. them gives the gradient w.r.t. the pre-activations, per example (TF.js has no vmap).
-   */
-  readonly probes?: ReadonlyMap<string, tf.Tensor>;
   /** Weights to run a layer with instead of its own (sampled networks). */
   readonly weights?: ReadonlyMap<string, LayerWeights>;
   /**
@@ -16,6 +11,20 @@ export interface TapOptions {
    * `true` (the caller disposes them).
    */
   readonly recordInputs?: boolean | ReadonlySet<string>;
+  /** Record the pre-activation (bias included) of this layer, kept, in {@link TapResult.preactivation}. */
+  readonly recordPreactivation?: string;
+  /**
+   * Layers whose pre-activation gradient is captured during a later backward pass: the pre-activation passes through
+   * an identity with a custom gradient that stores the incoming gradient (kept) in `capturedGradients`.
+   */
+  readonly tapGradients?: ReadonlySet<string>;
+  /** Where taps store their gradients, by layer name. */
+  readonly capturedGradients?: Map<string, tf.Tensor>;
+  /**
+   * Run this layer from the given pre-activation instead of its input (in a chain model, everything downstream then
+   * depends only on it: the batch can be tiled from here on, and a gradient w.r.t. it is the pre-activation gradient).
+   */
+  readonly substitute?: { readonly layer: string; readonly preactivation: tf.Tensor };
 }
 
 /** The logits and what was recorded on the way. */
@@ -24,37 +33,73 @@ export interface TapResult {
   readonly logits: tf.Tensor2D;
   /** Augmented inputs per layer name, `[M, P, rows]` (only with `recordInputs`). */
   readonly inputs: Map<string, tf.Tensor3D>;
-  /** Pre-activation shape per layer name (including the batch dimension). */
-  readonly preactivationShapes: Map<string, number[]>;
+  /** The pre-activation asked for with `recordPreactivation` (kept). */
+  preactivation?: tf.Tensor;
 }
 
 type CallFn = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
 
 const patchFilters = new WeakMap<tf.layers.Layer, tf.Tensor4D>();
 
-/**
- * The im2col filter of a convolution: a `[kh, kw, cin, kh·kw·cin]` one-hot filter whose convolution (same strides,
- * padding, dilations) yields every input patch flattened in (kh, kw, cin) order, the order of the kernel's rows.
- */
-function patchFilter(l: LaplaceLayer): tf.Tensor4D {
-  let f = patchFilters.get(l.layer);
-  if (!f) {
-    const [kh, kw] = l.conv!.kernelSize;
-    const cin = l.conv!.inChannels;
-    const k = kh * kw * cin;
-    const values = new Float32Array(k * k);
-    for (let i = 0; i < k; i++) values[i * k + i] = 1;
-    f = tf.keep(tf.tensor4d(values, [kh, kw, cin, k]));
-    patchFilters.set(l.layer, f);
-  }
-  return f;
-}
+/** Fan-in up to which patches are extracted by a one-hot convolution (P·R² work) rather than R/cin slices. */
+const ONE_HOT_PATCH_LIMIT = 128;
 
-/** Input patches of a convolution, `[M, P, kh·kw·cin]` with P = output height × width. */
+/**
+ * Input patches of a convolution (im2col), `[M, P, kh·kw·cin]` with P = output height × width, flattened in
+ * (kh, kw, cin) order — the order of the kernel's rows. Small fan-ins use a convolution with a one-hot
+ * `[kh, kw, cin, kh·kw·cin]` filter (one fast kernel); large ones kh·kw strided slices of the padded input, whose cost
+ * does not grow with the fan-in squared.
+ */
 export function convPatches(l: LaplaceLayer, x: tf.Tensor4D): tf.Tensor3D {
-  const c = l.conv!;
-  const p = tf.conv2d(x, patchFilter(l), c.strides, c.padding, 'NHWC', c.dilations);
-  return p.reshape([p.shape[0], p.shape[1] * p.shape[2], p.shape[3]]);
+  return tf.tidy(() => {
+    const c = l.conv!;
+    const [n, h, w, cin] = x.shape;
+    const [kh, kw] = c.kernelSize;
+    const ah = convAxis(h, kh, c.strides[0], c.dilations[0], c.padding);
+    const aw = convAxis(w, kw, c.strides[1], c.dilations[1], c.padding);
+    const r = kh * kw * cin;
+    if (r <= ONE_HOT_PATCH_LIMIT) {
+      let filter = patchFilters.get(l.layer);
+      if (!filter) {
+        const values = new Float32Array(r * r);
+        for (let i = 0; i < r; i++) values[i * r + i] = 1;
+        filter = tf.keep(tf.tensor4d(values, [kh, kw, cin, r]));
+        patchFilters.set(l.layer, filter);
+      }
+      return tf
+        .conv2d(x, filter, c.strides, c.padding, 'NHWC', c.dilations)
+        .reshape([n, ah.out * aw.out, r]) as tf.Tensor3D;
+    }
+    const padded =
+      ah.padded === h && aw.padded === w
+        ? x
+        : tf.pad(x, [
+            [0, 0],
+            [ah.before, ah.padded - h - ah.before],
+            [aw.before, aw.padded - w - aw.before],
+            [0, 0],
+          ]);
+    const spanH = (ah.out - 1) * c.strides[0] + 1;
+    const spanW = (aw.out - 1) * c.strides[1] + 1;
+    const slices: tf.Tensor[] = [];
+    for (let u = 0; u < kh; u++) {
+      for (let v = 0; v < kw; v++) {
+        const top = u * c.dilations[0];
+        const left = v * c.dilations[1];
+        slices.push(
+          c.strides[0] === 1 && c.strides[1] === 1
+            ? tf.slice(padded, [0, top, left, 0], [n, spanH, spanW, cin])
+            : tf.stridedSlice(
+                padded,
+                [0, top, left, 0],
+                [n, top + spanH, left + spanW, cin],
+                [1, c.strides[0], c.strides[1], 1],
+              ),
+        );
+      }
+    }
+    return tf.concat(slices, 3).reshape([n, ah.out * aw.out, r]) as tf.Tensor3D;
+  });
 }
 
 const activations = new Map<string, tf.layers.Layer>();
@@ -75,50 +120,75 @@ function isSoftmax(layer: tf.layers.Layer): boolean {
   return cls === 'Activation' && layer.getConfig().activation === 'softmax';
 }
 
+/** An identity whose backward pass stores the gradient arriving at it. */
+function gradientTap(name: string, store: Map<string, tf.Tensor>): (z: tf.Tensor) => tf.Tensor {
+  return tf.customGrad((...args) => {
+    const z = args[0] as tf.Tensor;
+    return {
+      value: z.clone(),
+      gradFunc: (dy: tf.Tensor) => {
+        store.set(name, tf.keep(dy.clone()));
+        return dy;
+      },
+    };
+  }) as (z: tf.Tensor) => tf.Tensor;
+}
+
+/** The pre-activation z = W̃ᵀ[a; 1] of one layer, and its augmented input when recording. */
+function preactivation(
+  l: LaplaceLayer,
+  x: tf.Tensor,
+  options: TapOptions,
+  record: boolean,
+): { z: tf.Tensor; a?: tf.Tensor3D } {
+  const own = l.layer.getWeights();
+  const override = options.weights?.get(l.name);
+  const kernel = override?.kernel ?? own[0];
+  const bias = l.useBias ? (override?.bias ?? own[1]) : undefined;
+  let z: tf.Tensor;
+  let a: tf.Tensor3D | undefined;
+  if (l.kind === 'dense') {
+    const lead = x.shape.slice(0, -1);
+    z = tf.matMul(x.reshape([-1, l.fanIn]), kernel as tf.Tensor2D).reshape([...lead, l.outputSize]);
+    if (record) a = x.reshape([x.shape[0], -1, l.fanIn]) as tf.Tensor3D;
+  } else {
+    z = conv2dInputDifferentiable(x as tf.Tensor4D, kernel as tf.Tensor4D, l.conv!);
+    if (record) a = convPatches(l, x as tf.Tensor4D);
+  }
+  if (bias) z = tf.add(z, bias);
+  if (a && l.useBias) a = tf.concat([a, tf.ones([a.shape[0], a.shape[1], 1])], 2) as tf.Tensor3D;
+  return { z, a };
+}
+
 function tappedCall(l: LaplaceLayer, options: TapOptions, result: TapResult): CallFn {
+  const tap = options.tapGradients?.has(l.name) ? gradientTap(l.name, options.capturedGradients!) : undefined;
   return (inputs) => {
-    const x = Array.isArray(inputs) ? inputs[0] : inputs;
-    const record =
-      options.recordInputs === true ||
-      (options.recordInputs instanceof Set && options.recordInputs.has(l.name));
-    const own = l.layer.getWeights();
-    const override = options.weights?.get(l.name);
-    const kernel = override?.kernel ?? own[0];
-    const bias = l.useBias ? (override?.bias ?? own[1]) : undefined;
     let z: tf.Tensor;
-    let a: tf.Tensor3D;
-    if (l.kind === 'dense') {
-      const lead = x.shape.slice(0, -1);
-      const flat = x.reshape([-1, l.fanIn]);
-      z = tf.matMul(flat, kernel as tf.Tensor2D).reshape([...lead, l.outputSize]);
-      a = record
-        ? (x.reshape([x.shape[0], -1, l.fanIn]) as tf.Tensor3D)
-        : (undefined as unknown as tf.Tensor3D);
+    if (options.substitute?.layer === l.name) {
+      z = options.substitute.preactivation;
     } else {
-      const c = l.conv!;
-      z = conv2dInputDifferentiable(x as tf.Tensor4D, kernel as tf.Tensor4D, c);
-      a = record ? convPatches(l, x as tf.Tensor4D) : (undefined as unknown as tf.Tensor3D);
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const record =
+        options.recordInputs === true ||
+        (options.recordInputs instanceof Set && options.recordInputs.has(l.name));
+      const out = preactivation(l, x, options, record);
+      z = out.z;
+      if (out.a) result.inputs.set(l.name, tf.keep(out.a));
+      if (options.recordPreactivation === l.name) result.preactivation = tf.keep(z.clone());
     }
-    if (bias) z = tf.add(z, bias);
-    result.preactivationShapes.set(l.name, z.shape);
-    const probe = options.probes?.get(l.name);
-    if (probe) z = tf.add(z, probe);
-    if (record) {
-      const augmented = l.useBias ? tf.concat([a, tf.onesLike(a).slice([0, 0, 0], [-1, -1, 1])], 2) : a;
-      result.inputs.set(l.name, tf.keep(augmented as tf.Tensor3D));
-    }
+    if (tap) z = tap(z);
     return l.isOutput && l.activation === 'softmax' ? z : applyActivation(l.activation, z);
   };
 }
 
 /**
  * Runs the model on `x` with its Dense/Conv2D layers instrumented: each computes its pre-activation itself (so a fused
- * activation is split off), adds the optional probe, records its input, then applies its activation. A softmax at the
- * model's output (fused into the last layer or as a separate Activation/Softmax layer) is skipped, so the result is
- * logits. Works for Sequential and functional models; pass-through layers (Flatten, Dropout at inference, pooling,
- * Activation, Reshape, ...) run as usual. The layers' `call` is overridden on the instance only for this call.
- * The result is differentiable w.r.t. the input and the probes, not w.r.t. the weights (convolutions use a faster
- * input-only gradient, see `convInputGradient`).
+ * activation is split off), records its input, optionally taps its pre-activation gradient, then applies its
+ * activation. A softmax at the model's output (fused into the last layer or as a separate Activation/Softmax layer)
+ * is skipped, so the result is logits. Works for Sequential and functional models; pass-through layers (Flatten,
+ * Dropout at inference, pooling, Activation, Reshape, ...) run as usual. The layers' `call` is overridden on the
+ * instance only for this call. The result is differentiable w.r.t. the input and the substitute pre-activation, not
+ * w.r.t. the weights (convolutions use a faster input-only gradient, see `convInputGradient`).
  */
 export function tappedForward(
   model: tf.LayersModel,
@@ -126,11 +196,7 @@ export function tappedForward(
   x: tf.Tensor,
   options: TapOptions = {},
 ): TapResult {
-  const result: TapResult = {
-    logits: undefined as unknown as tf.Tensor2D,
-    inputs: new Map(),
-    preactivationShapes: new Map(),
-  };
+  const result: TapResult = { logits: undefined as unknown as tf.Tensor2D, inputs: new Map() };
   const patched: tf.layers.Layer[] = [];
   const patch = (layer: tf.layers.Layer, fn: CallFn) => {
     (layer as unknown as { call: CallFn }).call = fn;
@@ -144,6 +210,10 @@ export function tappedForward(
     (result as { logits: tf.Tensor2D }).logits = (
       y.rank === 2 ? y : y.reshape([y.shape[0], -1])
     ) as tf.Tensor2D;
+  } catch (err) {
+    for (const t of result.inputs.values()) t.dispose();
+    result.preactivation?.dispose();
+    throw err;
   } finally {
     for (const layer of patched) delete (layer as unknown as { call?: CallFn }).call;
   }

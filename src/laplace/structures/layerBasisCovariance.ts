@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { repeatBatch } from '../model/repeatBatch.js';
 
 /** Largest number of float32 values one chunk of rotated per-example Jacobians may hold. */
 const CHUNK_VALUES = 4_000_000;
@@ -41,9 +42,7 @@ export function layerBasisCovariance(
         const size = Math.min(step, m - s);
         const at = rotA(a.slice([s, 0, 0], [size, -1, -1])); // [size, P, R]
         const gt = rotG(g.slice([0, s, 0, 0], [-1, size, -1, -1])); // [C, size, P, O]
-        const aT = tf
-          .tile(tf.transpose(at, [0, 2, 1]).reshape([1, size, r, p]), [c, 1, 1, 1])
-          .reshape([c * size, r, p]);
+        const aT = repeatBatch(tf.transpose(at, [0, 2, 1]), c);
         const mt = tf.matMul(aT as tf.Tensor3D, gt.reshape([c * size, p, o]) as tf.Tensor3D); // [C·size, R, O]
         const x = tf.transpose(mt.reshape([c, size, r * o]), [1, 0, 2]); // [size, C, R·O]
         const y = tf.mul(x, dinv.reshape([1, 1, r * o]));
