@@ -4,9 +4,12 @@ import { initBackend } from '../../runtime/backend.js';
 import { Random, setGlobalSeed } from '../../runtime/random.js';
 import { BayesianConv2D } from '../bayesianConv2d.js';
 import { BayesianDense } from '../bayesianDense.js';
+import { toBayesian, toDeterministic } from '../conversion.js';
+import { bayesianLayers, setPredictionMode } from '../modelLayers.js';
 import { withNoiseSource } from '../noise.js';
 import { groupHorseshoeFamily, GroupHorseshoePosterior } from './groupHorseshoe.js';
 import { groupNormalJeffreysFamily, GroupNormalJeffreysPosterior } from './groupNormalJeffreys.js';
+import { isGroupPosteriorFamily } from './groupStructure.js';
 import { type FamilySpec, posteriorFamilyNames } from './posteriorFamily.js';
 import { vnqFamily } from './vnqPosterior.js';
 
@@ -70,6 +73,41 @@ describe('hierarchical and quantizing families in models', () => {
     const b = withNoiseSource(new Random(3), () => loaded.predict(x) as tf.Tensor);
     expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBeLessThan(1e-6);
     tf.dispose([x, a, b]);
+  });
+
+  it('toBayesian starts each family at the trained weights (posterior-mean predictions within 1e-5)', () => {
+    setGlobalSeed(3);
+    const trained = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ filters: 4, kernelSize: 3, inputShape: [6, 6, 2], activation: 'relu' }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 6, activation: 'tanh', biasInitializer: 'glorotNormal' }),
+        tf.layers.dense({ units: 3 }),
+      ],
+    });
+    const x = tf.randomNormal([5, 6, 6, 2], 0, 1, 'float32', 9);
+    const reference = trained.predict(x) as tf.Tensor;
+    for (const family of [groupNormalJeffreysFamily(), groupHorseshoeFamily(), vnqFamily()]) {
+      const bayes = toBayesian(trained, { family, initLogSigma2: -12 });
+      expect(bayesianLayers(bayes).map((l) => isGroupPosteriorFamily(l.family()))).toEqual(
+        Array(3).fill(family.name !== 'vnq'),
+      );
+      setPredictionMode(bayes, 'mean');
+      const mean = bayes.predict(x) as tf.Tensor;
+      expect(tf.max(tf.abs(tf.sub(mean, reference))).dataSync()[0]).toBeLessThan(1e-5);
+      // At initialisation no group is pruned, so the plain pruned-mean model predicts the same.
+      if (family.name !== 'vnq') {
+        const plain = toDeterministic(bayes, { use: 'pruned-mean' });
+        const pruned = plain.predict(x) as tf.Tensor;
+        expect(tf.max(tf.abs(tf.sub(pruned, reference))).dataSync()[0]).toBeLessThan(1e-5);
+        tf.dispose([pruned]);
+        plain.dispose();
+      }
+      tf.dispose([mean]);
+      bayes.dispose();
+    }
+    tf.dispose([x, reference]);
+    trained.dispose();
   });
 
   /** Trains a 8-12-2 MLP whose layers use `spec` on a task where only inputs 0..2 matter; returns the first layer. */

@@ -9,6 +9,7 @@ import {
   groupAxisOption,
   type GroupAxisChoice,
   type GroupLayout,
+  type GroupPosteriorFamily,
   placeGroupScales,
   resolveGroupLayout,
 } from './groupStructure.js';
@@ -20,7 +21,6 @@ import {
   type GaussianMoments,
   type GroupScales,
   numberOption,
-  type PosteriorFamily,
   registerPosteriorFamily,
 } from './posteriorFamily.js';
 
@@ -101,7 +101,7 @@ interface ScaleLogMoments {
  * {@link groupScaleMean} gives E[zᵢ] for magnitude-based rules. Initialisation: each log-normal starts at the minimum
  * of its own KL in μ with E[log z²] = 0 overall (z ≈ 1), i.e. log s_a = log(τ₀²/2) balanced by log s_b = −log s_a.
  */
-export class GroupHorseshoePosterior implements PosteriorFamily {
+export class GroupHorseshoePosterior implements GroupPosteriorFamily {
   static readonly familyName = 'group-hs';
   readonly familyName = GroupHorseshoePosterior.familyName;
   private readonly tau0: number;

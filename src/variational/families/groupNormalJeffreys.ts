@@ -8,6 +8,7 @@ import {
   groupAxisOption,
   type GroupAxisChoice,
   type GroupLayout,
+  type GroupPosteriorFamily,
   placeGroupScales,
   resolveGroupLayout,
 } from './groupStructure.js';
@@ -18,7 +19,6 @@ import {
   type GaussianMoments,
   type GroupScales,
   numberOption,
-  type PosteriorFamily,
   registerPosteriorFamily,
 } from './posteriorFamily.js';
 
@@ -67,7 +67,7 @@ const INIT_SPREAD = 0.01;
  * eq. 10 (whole groups removed). The paper keeps a group when log α < a threshold around −3 (e.g. −2.8, −3, −5 for
  * LeNet-300-100), much lower than Sparse VD's per-weight threshold 3; set the layer's `pruneThreshold` accordingly.
  */
-export class GroupNormalJeffreysPosterior implements PosteriorFamily {
+export class GroupNormalJeffreysPosterior implements GroupPosteriorFamily {
   static readonly familyName = 'group-nj';
   readonly familyName = GroupNormalJeffreysPosterior.familyName;
   private readonly groupAxis: GroupAxisChoice;

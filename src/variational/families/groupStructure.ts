@@ -5,6 +5,7 @@ import {
   type FamilyBuildContext,
   type FamilyOptionValue,
   type GroupScales,
+  type PosteriorFamily,
 } from './posteriorFamily.js';
 
 /**
@@ -97,4 +98,31 @@ export function groupWeightMask(
     }
     return mask;
   });
+}
+
+/**
+ * What the group families (group normal-Jeffreys, group horseshoe) offer beyond {@link PosteriorFamily}, for
+ * structured pruning: where the groups are, their log α (the group's dropout rate Var[z]/E[z]², pruned when large),
+ * keep masks, and the posterior mean of each group's scale.
+ */
+export interface GroupPosteriorFamily extends PosteriorFamily {
+  /** Where the groups are (axis, count, and whether the scales act on the layer's input or output). */
+  layout(): GroupLayout;
+  /** Group log α, `[groups]`. */
+  groupLogAlpha(): tf.Tensor1D;
+  /** 1 for groups with log α < threshold, 0 for pruned groups, `[groups]`. */
+  groupKeepMask(threshold: number): tf.Tensor1D;
+  /** E[z] of each group's scale, `[groups]`. */
+  groupScaleMean(): tf.Tensor1D;
+}
+
+/** Whether a family shares scales over groups (see {@link GroupPosteriorFamily}). */
+export function isGroupPosteriorFamily(family: PosteriorFamily): family is GroupPosteriorFamily {
+  const candidate = family as Partial<GroupPosteriorFamily>;
+  return (
+    typeof candidate.layout === 'function' &&
+    typeof candidate.groupLogAlpha === 'function' &&
+    typeof candidate.groupKeepMask === 'function' &&
+    typeof candidate.groupScaleMean === 'function'
+  );
 }
