@@ -39,6 +39,8 @@ h2 { font-size: 1.2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; m
 nav a { margin-right: 0.8rem; font-size: 0.9rem; }
 table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: right; }
+table.metrics td, table.compression td { white-space: nowrap; }
+table.metrics td:first-child, table.compression td:first-child { white-space: normal; }
 th { background: #f5f5f5; }
 td:first-child, th:first-child, table.kv td { text-align: left; }
 table.kv th { text-align: left; font-weight: normal; }

@@ -45,7 +45,7 @@ const CHART_CONFIG = {
   background: 'white',
   view: { stroke: '#ddd' },
   axis: { labelFontSize: 10, titleFontSize: 11 },
-  legend: { labelFontSize: 10, titleFontSize: 11 },
+  legend: { labelFontSize: 10, titleFontSize: 11, labelLimit: 320 },
   title: { fontSize: 13, anchor: 'start' },
 } as const;
 
