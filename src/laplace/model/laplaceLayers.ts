@@ -31,7 +31,10 @@ export interface LaplaceLayer {
   readonly kernelShape: readonly number[];
   /** The layer's activation, by its TF.js name ('linear', 'relu', 'softmax', ...). */
   readonly activation: string;
-  /** Whether the layer's output is the model's output (its softmax, if any, is dropped to work on logits). */
+  /**
+   * Whether the layer's output is the model's output, or feeds only a final softmax (its softmax, fused or not, is
+   * dropped to work on logits).
+   */
   readonly isOutput: boolean;
   /** Convolution settings (Conv2D only). */
   readonly conv?: {
@@ -92,13 +95,35 @@ export function outputLayer(model: tf.LayersModel): tf.layers.Layer {
   return layer;
 }
 
+/** Whether a layer is a standalone softmax (an `Activation('softmax')` or `Softmax` layer). */
+export function isSoftmaxLayer(layer: tf.layers.Layer): boolean {
+  const cls = layer.getClassName();
+  if (cls === 'Softmax') return true;
+  return cls === 'Activation' && layer.getConfig().activation === 'softmax';
+}
+
+/** The layer producing the logits: the output layer, or the one feeding a final standalone softmax. */
+function logitsLayer(model: tf.LayersModel): tf.layers.Layer {
+  const out = outputLayer(model);
+  const config = out.getConfig();
+  if (config.activation === 'sigmoid') {
+    throw new BayescompError(
+      'bad-config',
+      `layer '${out.name}' ends in a sigmoid: use a softmax (or linear) head for Laplace`,
+    );
+  }
+  if (!isSoftmaxLayer(out)) return out;
+  const inbound = out.inboundNodes[0]?.inboundLayers?.[0] as tf.layers.Layer | undefined;
+  return inbound ?? out;
+}
+
 /**
  * Finds the layers a Laplace approximation can cover (Dense, Conv2D with channels-last data) and lays out their
  * parameters. Throws for a shared layer (called at several places), whose per-call quantities this module does not
  * separate.
  */
 export function laplaceLayout(model: tf.LayersModel): LaplaceLayout {
-  const out = outputLayer(model);
+  const out = logitsLayer(model);
   const layers: LaplaceLayer[] = [];
   let offset = 0;
   for (const layer of flattenLayers(model)) {

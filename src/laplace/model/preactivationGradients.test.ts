@@ -85,6 +85,11 @@ describe('per-example Jacobians from layer inputs and pre-activation gradients',
     disposeQuantities(q);
   });
 
+  it('rejects a sigmoid output (its Bernoulli likelihood is not supported) with a one-line error', () => {
+    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 1, activation: 'sigmoid' })] });
+    expect(() => laplaceLayout(model)).toThrow(/ends in a sigmoid/);
+  });
+
   it('dense layer Jacobian is the outer product a ⊗ g', () => {
     const a = tf.tensor3d([[[1, 2]]]);
     const g = tf.tensor4d([[[[3, 4, 5]]]]);

@@ -1,6 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dInputDifferentiable, convAxis } from './convInputGradient.js';
-import { type LaplaceLayer, type LaplaceLayout, type LayerWeights, outputLayer } from './laplaceLayers.js';
+import {
+  isSoftmaxLayer,
+  type LaplaceLayer,
+  type LaplaceLayout,
+  type LayerWeights,
+  outputLayer,
+} from './laplaceLayers.js';
 
 /** What {@link tappedForward} injects into and records from the Dense/Conv2D layers of a model. */
 export interface TapOptions {
@@ -114,12 +120,6 @@ function applyActivation(name: string, z: tf.Tensor): tf.Tensor {
   return layer.apply(z) as tf.Tensor;
 }
 
-function isSoftmax(layer: tf.layers.Layer): boolean {
-  const cls = layer.getClassName();
-  if (cls === 'Softmax') return true;
-  return cls === 'Activation' && layer.getConfig().activation === 'softmax';
-}
-
 /** An identity whose backward pass stores the gradient arriving at it. */
 function gradientTap(name: string, store: Map<string, tf.Tensor>): (z: tf.Tensor) => tf.Tensor {
   return tf.customGrad((...args) => {
@@ -205,7 +205,7 @@ export function tappedForward(
   try {
     for (const l of layout.layers) patch(l.layer, tappedCall(l, options, result));
     const last = outputLayer(model);
-    if (isSoftmax(last)) patch(last, (inputs) => (Array.isArray(inputs) ? inputs[0] : inputs));
+    if (isSoftmaxLayer(last)) patch(last, (inputs) => (Array.isArray(inputs) ? inputs[0] : inputs));
     const y = model.apply(x, { training: false }) as tf.Tensor;
     (result as { logits: tf.Tensor2D }).logits = (
       y.rank === 2 ? y : y.reshape([y.shape[0], -1])
