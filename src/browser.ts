@@ -15,7 +15,8 @@
  * - laplace: curvature, posterior structures, predictives, marginal likelihood and pruning (the `LaplacePosterior`
  *   class and `fitLaplace` stay Node-only while their module also reads and writes files).
  * - eval: metrics, predictives, uncertainty, evaluation (the baselines module, which trains ensembles, is Node-only).
- * - report: histogram binning (chart rendering stays Node-only while its module loads fonts from disk).
+ * - report: histogram binning and the {@link RunSummary} data of a report (chart rendering stays Node-only while its
+ *   module loads fonts from disk).
  * - util: {@link BayescompError}.
  *
  * A test bundles this file for the browser and checks that no `node:` module is imported.
@@ -122,3 +123,4 @@ export {
 export { encodeLaplaceState, decodeLaplaceState, type LaplaceState } from './laplace/serialization.js';
 
 export * from './report/histogram.js';
+export * from './report/run-summary.js';

@@ -79,6 +79,7 @@ describe('browser entry (src/browser.ts)', () => {
         'BayesianDense',
         'BayesianConv2D',
         'withPredictionMode',
+        'predictMonteCarlo',
         'uncertaintyDecomposition',
         'predictiveEntropy',
         'splitOutputActivation',

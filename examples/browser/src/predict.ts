@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { predictiveEntropy, uncertaintyDecomposition, withPredictionMode } from '../../../src/browser.js';
+import { predictMonteCarlo, predictiveEntropy, uncertaintyDecomposition } from '../../../src/browser.js';
 
 /** A predictive distribution over the classes for one image, with its uncertainty in nats. */
 export interface ImagePrediction {
@@ -26,30 +26,22 @@ export async function predictDeterministic(
 }
 
 /**
- * The Monte-Carlo predictive p̄ = (1/S) Σ_s softmax(f(x; θ_s)), θ_s ~ q, of a Bayesian model (its Bayesian layers
- * sample fresh noise on every pass), and the decomposition H[p̄] = E_s H[p_s] + I[y; θ | x] (Depeweg et al. 2018,
- * eq. 5) computed by bayescomp's `uncertaintyDecomposition`.
+ * The Monte-Carlo predictive p̄ = (1/S) Σ_s softmax(f(x; θ_s)), θ_s ~ q, of a Bayesian model (bayescomp's
+ * `predictMonteCarlo`: its Bayesian layers draw fresh noise on every pass), and the decomposition
+ * H[p̄] = E_s H[p_s] + I[y; θ | x] (Depeweg et al. 2018, eq. 5) by `uncertaintyDecomposition`.
  */
 export async function predictMonteCarloImage(
   model: tf.LayersModel,
   x: tf.Tensor4D,
   samples: number,
 ): Promise<ImagePrediction> {
-  const stacked = tf.tidy(() =>
-    withPredictionMode(model, 'sample', () =>
-      tf.stack(Array.from({ length: samples }, () => tf.softmax(model.predict(x) as tf.Tensor2D))),
-    ),
-  );
-  const numClasses = stacked.shape[2] as number;
-  const values = (await stacked.data()) as Float32Array;
-  stacked.dispose();
-  const probs = new Float64Array(numClasses);
-  for (let s = 0; s < samples; s++)
-    for (let k = 0; k < numClasses; k++) probs[k] += values[s * numClasses + k];
-  for (let k = 0; k < numClasses; k++) probs[k] /= samples;
-  const parts = uncertaintyDecomposition(values, samples, numClasses);
+  const prediction = predictMonteCarlo(model, x, { samples, returnSamples: true });
+  const [mean, draws] = await Promise.all([prediction.probs.data(), prediction.samples!.data()]);
+  tf.dispose([prediction.probs, prediction.samples!]);
+  const numClasses = mean.length;
+  const parts = uncertaintyDecomposition(draws as Float32Array, samples, numClasses);
   return {
-    probs,
+    probs: Float64Array.from(mean),
     entropy: parts.total[0],
     expectedEntropy: parts.aleatoric[0],
     mutualInformation: parts.mutualInformation[0],
