@@ -122,7 +122,7 @@ describe.skipIf(browserTestsSkipped())(browserSuiteTitle('browser example in hea
     });
     server = await serveDirectory(outDir);
     browser = await launchChromium();
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => {
     await browser?.close();
