@@ -126,6 +126,38 @@ describe('BayesianDense pre-activations', () => {
     tf.dispose([outputs, corr]);
   });
 
+  it('a Bayesian bias adds its mean and variance to the local-reparameterisation moments', () => {
+    const layer = new BayesianDense({ units: 2, biasFamily: gaussianFamily() });
+    layer.build([null, 2]);
+    layer.family().initialise(
+      tf.tensor2d([
+        [0.5, -1],
+        [2, 0.3],
+      ]),
+      tf.tensor2d([
+        [-2, -3],
+        [-1, -4],
+      ]),
+    );
+    layer.biasFamily!.initialise(tf.tensor1d([0.2, -0.4]), tf.tensor1d([Math.log(0.5), Math.log(0.1)]));
+    const x = [1.5, -0.5];
+    const exact = {
+      mean: Float32Array.from([1.5 * 0.5 - 0.5 * 2 + 0.2, -1.5 - 0.15 - 0.4]),
+      variance: Float32Array.from([
+        2.25 * Math.exp(-2) + 0.25 * Math.exp(-1) + 0.5,
+        2.25 * Math.exp(-3) + 0.25 * Math.exp(-4) + 0.1,
+      ]),
+    };
+    const got = withNoiseSource(new Random(6), () =>
+      tf.tidy(() => columnMoments(layer.apply(tf.tile(tf.tensor2d([x]), [draws, 1])) as tf.Tensor2D)),
+    );
+    expectMomentsMatch(got, exact, draws, 0.06);
+    expect(layer.kl().dataSync()[0]).toBeCloseTo(
+      layer.family().kl().dataSync()[0] + layer.biasFamily!.kl().dataSync()[0],
+      4,
+    );
+  });
+
   it('shared mode uses one weight draw for the whole batch', () => {
     const layer = makeLayer('shared');
     const y = withNoiseSource(
