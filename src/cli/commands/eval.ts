@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { initBackend, type BackendName } from '../../runtime/backend.js';
-import { setGlobalSeed } from '../../runtime/random.js';
+import { Random, setGlobalSeed } from '../../runtime/random.js';
+import { bayesianLayers, bayesianPredictive } from '../../variational/index.js';
 import { deterministicPredictive, type Predictive } from '../../eval/predictive.js';
 import type { Dataset } from '../../data/dataset.js';
 import { isLaplaceDir, laplacePredictive, loadLaplaceDir } from '../laplace-source.js';
@@ -107,6 +108,13 @@ async function predictiveFor(spec: string, data: Dataset, options: EvalCommandOp
       batchSize: options.batchSize,
     });
   }
-  const { logits } = await resolveModel(spec, data, options.seed);
+  const { logits, source } = await resolveModel(spec, data, options.seed);
+  if (source === 'run' && bayesianLayers(logits).length > 0) {
+    return bayesianPredictive(logits, {
+      samples: options.samples,
+      random: new Random(options.seed),
+      batchSize: options.batchSize,
+    });
+  }
   return deterministicPredictive(logits, { batchSize: options.batchSize });
 }

@@ -77,6 +77,57 @@ describe('bayescomp train', () => {
     expect(run.options).toMatchObject({ batchSize: 250, seed: 9, model: 'mlp', epochs: 1 });
   });
 
+  it('trains a Sparse VD network (variational) and eval uses its Monte-Carlo predictive', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'bayescomp-svd-'));
+    const {
+      code,
+      out: stdout,
+      err,
+    } = await runCliCaptured([
+      'train',
+      '--model',
+      'mlp',
+      '--data',
+      'fashion-mnist-subset',
+      '--method',
+      'sparse-vd',
+      '--epochs',
+      '2',
+      '--kl-weight',
+      'warmup:0:1',
+      '--out',
+      out,
+      '--progress',
+      'none',
+      '--eval-samples',
+      '5',
+      '--json',
+    ]);
+    expect(err).not.toMatch(/internal error/);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as { test: Record<string, number> };
+    expect(result.test.accuracy).toBeGreaterThan(0.6);
+    // With the full KL weight from epoch 1 on, Sparse VD already prunes a good part of the 784·100 first layer.
+    expect(result.test.sparsity).toBeGreaterThan(0.2);
+    expect(result.test.sparsity).toBeLessThan(1);
+    expect(result.test.compression).toBeCloseTo(1 / (1 - result.test.sparsity), 6);
+    const evaluated = await runCliCaptured([
+      'eval',
+      '--model',
+      out,
+      '--data',
+      'fashion-mnist-subset',
+      '--samples',
+      '5',
+      '--json',
+    ]);
+    expect(evaluated.code).toBe(0);
+    const metrics = JSON.parse(evaluated.out) as { method: string; accuracy: number; mean_mi: number };
+    expect(metrics.method).toBe('variational (S=5)');
+    expect(Math.abs(metrics.accuracy - result.test.accuracy)).toBeLessThan(0.03);
+    expect(metrics.mean_mi).toBeGreaterThan(0);
+  });
+
   it('fails with one line and a non-zero status for a missing dataset or model, leaving no run directory', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'bayescomp-bad-'));
     const missingData = await runCliCaptured([

@@ -1,4 +1,9 @@
+import type * as tf from '@tensorflow/tfjs';
 import { type Command, Option } from 'commander';
+import type { Dataset } from '../../data/dataset.js';
+import { evaluatePredictive } from '../../eval/evaluate.js';
+import { bayesianPredictive, type KlWeightSchedule, sparsityReport } from '../../variational/index.js';
+import { inMode, parseKlWeight, type TrainMethod, variationalTraining } from '../variational-method.js';
 import { join } from 'node:path';
 import { saveModel } from '../../models/file-io.js';
 import { initBackend, type BackendName } from '../../runtime/backend.js';
@@ -38,6 +43,12 @@ export interface TrainCommandOptions {
   download: boolean;
   json?: boolean;
   config?: string;
+  objective: 'elbo' | 'renyi';
+  alpha: number;
+  samples: number;
+  klWeight: KlWeightSchedule;
+  initLogSigma2: number;
+  evalSamples: number;
 }
 
 /** `bayescomp train`: trains a zoo model or a user's model on a dataset, into a run directory. */
@@ -85,6 +96,29 @@ export function registerTrain(program: Command, io: CliIo): void {
     )
     .option('--data-dir <dir>', 'directory to look for the dataset in first')
     .option('--no-download', 'never download a missing dataset')
+    .addOption(
+      new Option('--objective <name>', 'variational objective').choices(['elbo', 'renyi']).default('elbo'),
+    )
+    .option('--alpha <a>', 'Rényi α (1 = ELBO, 0 = IWAE)', finiteNumber, 0.5)
+    .option('--samples <k>', 'Monte-Carlo samples per training step', positiveInt, 1)
+    .option(
+      '--kl-weight <schedule>',
+      'constant[:B] | warmup:START:END | additive[:INIT[:STEP]] | plateau[:INIT[:FACTOR[:PATIENCE]]]',
+      parseKlWeight,
+      parseKlWeight('constant'),
+    )
+    .option(
+      '--init-log-sigma2 <v>',
+      'initial log σ² of the posterior (variational methods)',
+      finiteNumber,
+      -10,
+    )
+    .option(
+      '--eval-samples <s>',
+      'Monte-Carlo samples of the test-set predictive (variational methods)',
+      positiveInt,
+      10,
+    )
     .option('--json', 'print one JSON object with the result')
     .option('--config <file>', 'JSON file of option values (flags override it)');
   command.action(async (raw: TrainCommandOptions) => {
@@ -116,12 +150,6 @@ export interface TrainCommandResult {
 
 /** Runs `train` with resolved options; exported for the demo and tests. */
 export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise<TrainCommandResult> {
-  if (options.method !== 'map') {
-    throw new BayescompError(
-      'bad-config',
-      `method '${options.method}' is not available from the CLI yet; use --method map`,
-    );
-  }
   setGlobalSeed(options.seed);
   const splits = await resolveDataset(options.data, { dataDir: options.dataDir, download: options.download });
   if (!splits.train)
@@ -136,9 +164,22 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
     validation = parts.validation;
   }
   const { model, logits, source, origin } = await resolveModel(options.model, trainData, options.seed);
+  const method = options.method as TrainMethod;
+  const variational =
+    method === 'map'
+      ? undefined
+      : variationalTraining(logits, {
+          method,
+          objective: options.objective,
+          alpha: options.alpha,
+          samples: options.samples,
+          klWeight: options.klWeight,
+          initLogSigma2: options.initLogSigma2,
+        });
+  const trained = variational?.model ?? logits;
   const record = newRunRecord(
     'train',
-    { ...options, modelSource: source, modelOrigin: origin },
+    { ...options, klWeight: options.klWeight.name, modelSource: source, modelOrigin: origin },
     options.seed,
   );
   await writeRunRecord(options.out, record);
@@ -147,8 +188,9 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
   );
   try {
     const result = await train({
-      model: logits,
-      objective: mapObjective({ weightDecay: options.weightDecay }),
+      model: trained,
+      objective: variational?.objective ?? mapObjective({ weightDecay: options.weightDecay }),
+      validate: variational?.validate,
       data: trainData,
       validation,
       epochs: options.epochs,
@@ -160,11 +202,10 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
       resume: options.resume,
       progress: options.progress,
     });
-    await saveModel(model, join(options.out, RUN_FILES.model));
+    // A user's model is saved as they had it (softmax folded in); a Bayesian one as its Bayesian layers.
+    await saveModel(variational ? trained : model, join(options.out, RUN_FILES.model));
     const testSet = splits.test ?? validation;
-    const test = testSet
-      ? ((await deterministicValidationMetrics(logits, testSet)) as TrainCommandResult['test'])
-      : { accuracy: NaN, nll: NaN };
+    const test = testSet ? await testMetrics(trained, testSet, options) : { accuracy: NaN, nll: NaN };
     await writeJsonAtomic(join(options.out, RUN_FILES.metrics), { test, backend: record.backend });
     const finished = finishRunRecord(record);
     await writeRunRecord(options.out, finished);
@@ -182,4 +223,35 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
     await writeRunRecord(options.out, finishRunRecord(record, err));
     throw err;
   }
+}
+
+/** Test-set figures: the network's accuracy and NLL; for variational methods the Monte-Carlo predictive's as well. */
+async function testMetrics(
+  model: tf.LayersModel,
+  test: Dataset,
+  options: TrainCommandOptions,
+): Promise<TrainCommandResult['test']> {
+  if (options.method === 'map')
+    return (await deterministicValidationMetrics(model, test)) as TrainCommandResult['test'];
+  const validate = (await inMode(model, 'mean', () => deterministicValidationMetrics(model, test))) as Record<
+    string,
+    number
+  >;
+  const pruned = await inMode(model, 'pruned-mean', () => deterministicValidationMetrics(model, test));
+  const mc = await evaluatePredictive(
+    bayesianPredictive(model, { samples: options.evalSamples, random: new Random(options.seed) }),
+    test,
+  );
+  const sparsity = sparsityReport(model);
+  return {
+    accuracy: mc.accuracy,
+    nll: mc.nll,
+    ece: mc.ece,
+    mean_accuracy: validate.accuracy,
+    mean_nll: validate.nll,
+    pruned_accuracy: pruned.accuracy,
+    pruned_nll: pruned.nll,
+    sparsity: sparsity.fraction,
+    compression: sparsity.compression,
+  };
 }

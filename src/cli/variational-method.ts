@@ -1,0 +1,124 @@
+import type * as tf from '@tensorflow/tfjs';
+import { InvalidArgumentError } from 'commander';
+import type { Dataset } from '../data/dataset.js';
+import { deterministicValidationMetrics } from '../train/validation-metrics.js';
+import type { Objective } from '../train/types.js';
+import {
+  additiveKlWeight,
+  constantKlWeight,
+  elboObjective,
+  type FamilySpec,
+  type KlWeightSchedule,
+  linearKlWarmup,
+  plateauKlWeight,
+  renyiObjective,
+  toBayesian,
+  type PredictionMode,
+  bayesianLayers,
+} from '../variational/index.js';
+import '../variational/families/groupNormalJeffreys.js';
+import '../variational/families/groupHorseshoe.js';
+import '../variational/families/vnqPosterior.js';
+
+/** Inference methods of `bayescomp train`. */
+export type TrainMethod = 'map' | 'gaussian' | 'sparse-vd' | 'group-nj' | 'group-hs' | 'vnq';
+
+/** The posterior family behind each variational method. */
+export const METHOD_FAMILIES: Readonly<Record<Exclude<TrainMethod, 'map'>, FamilySpec>> = {
+  gaussian: { name: 'gaussian' },
+  'sparse-vd': { name: 'log-uniform' },
+  'group-nj': { name: 'group-nj' },
+  'group-hs': { name: 'group-hs' },
+  vnq: { name: 'vnq' },
+};
+
+/** Methods whose posterior prunes by log α (validation reports the pruned network too). */
+const SPARSE_METHODS: ReadonlySet<TrainMethod> = new Set(['sparse-vd', 'group-nj', 'group-hs', 'vnq']);
+
+/**
+ * Parses `--kl-weight`: `constant[:B]`, `warmup:START:END` (linear 0 → 1 between those epochs), `additive[:INIT[:STEP]]`
+ * (the deepbayes recipe: 0.02 + 0.02 per epoch, capped at 1), or `plateau[:INIT[:FACTOR[:PATIENCE]]]`.
+ */
+export function parseKlWeight(text: string): KlWeightSchedule {
+  const [kind, ...rest] = text.split(':');
+  const args = rest.map(Number);
+  if (args.some((a) => !Number.isFinite(a)))
+    throw new InvalidArgumentError(`cannot read KL weight '${text}'`);
+  switch (kind) {
+    case 'constant':
+      return constantKlWeight(args[0] ?? 1);
+    case 'warmup':
+      if (args.length !== 2)
+        throw new InvalidArgumentError('warmup needs START:END epochs, e.g. warmup:5:20');
+      return linearKlWarmup({ startEpoch: args[0], endEpoch: args[1] });
+    case 'additive':
+      return additiveKlWeight({ initial: args[0], increment: args[1] });
+    case 'plateau':
+      return plateauKlWeight({ initial: args[0], factor: args[1], patience: args[2] });
+    default:
+      throw new InvalidArgumentError(`cannot read KL weight '${text}'`);
+  }
+}
+
+/** Options of a variational run. */
+export interface VariationalSetup {
+  readonly method: Exclude<TrainMethod, 'map'>;
+  readonly objective: 'elbo' | 'renyi';
+  readonly alpha: number;
+  readonly samples: number;
+  readonly klWeight: KlWeightSchedule;
+  readonly initLogSigma2: number;
+}
+
+/**
+ * Turns a network into its Bayesian version for `setup.method` (posterior means at the current weights) and builds
+ * the matching objective and validation (posterior-mean accuracy/NLL, and for sparse methods also the pruned network's
+ * accuracy; the objective logs the sparsity itself).
+ */
+export function variationalTraining(
+  logits: tf.LayersModel,
+  setup: VariationalSetup,
+): {
+  model: tf.LayersModel;
+  objective: Objective;
+  validate: (model: tf.LayersModel, context: { data?: Dataset }) => Promise<Record<string, number>>;
+} {
+  const model = toBayesian(logits, {
+    family: METHOD_FAMILIES[setup.method],
+    initLogSigma2: setup.initLogSigma2,
+  });
+  const objective =
+    setup.objective === 'renyi'
+      ? renyiObjective({ alpha: setup.alpha, samples: setup.samples })
+      : elboObjective({ beta: setup.klWeight, samples: setup.samples });
+  const sparse = SPARSE_METHODS.has(setup.method);
+  const validate = async (m: tf.LayersModel, context: { data?: Dataset }) => {
+    if (!context.data) return {};
+    const data = context.data;
+    const mean = await inMode(m, 'mean', () => deterministicValidationMetrics(m, data));
+    const out: Record<string, number> = { ...mean };
+    if (sparse) {
+      const pruned = await inMode(m, 'pruned-mean', () => deterministicValidationMetrics(m, data));
+      out.pruned_accuracy = pruned.accuracy;
+      out.pruned_nll = pruned.nll;
+    }
+    return out;
+  };
+  return { model, objective, validate };
+}
+
+/** Runs an async `fn` with every Bayesian layer in `mode`, restoring the modes only once it has finished. */
+export async function inMode<T>(
+  model: tf.LayersModel,
+  mode: PredictionMode,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const layers = bayesianLayers(model);
+  const previous = layers.map((l) => l.predictionMode);
+  layers.forEach((l) => (l.predictionMode = mode));
+  try {
+    return await fn();
+  } finally {
+    layers.forEach((l, i) => (l.predictionMode = previous[i]));
+  }
+}
