@@ -17,6 +17,11 @@ const shapes: Record<string, number[]> = {
   b4: [10],
 };
 const batch = 100;
+/**
+ * Examples in the cross-backend comparison. The cpu backend's convolutions are scalar loops: at 100 this file takes
+ * ~10 s on 2 idle cores (~50 s when the machine is saturated); lower it if the suite's time budget gets tight.
+ */
+const compareBatch = batch;
 
 function initialValues(random: Random): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
@@ -45,10 +50,11 @@ function gradientStep(
   xv: Float32Array,
   labels: Int32Array,
 ): { loss: number; grads: Record<string, Float32Array> } {
+  const n = labels.length;
   const vars: Record<string, tf.Variable> = {};
   for (const [name, v] of Object.entries(values)) vars[name] = tf.variable(tf.tensor(v, shapes[name]));
   const out = tf.tidy(() => {
-    const x = tf.tensor4d(xv, [batch, 28, 28, 1]);
+    const x = tf.tensor4d(xv.subarray(0, n * 784), [n, 28, 28, 1]);
     const y = tf.oneHot(tf.tensor1d(labels, 'int32'), 10);
     const { value, grads } = tf.variableGrads(
       () => tf.losses.softmaxCrossEntropy(y, logits(vars, x)) as tf.Scalar,
@@ -74,11 +80,12 @@ describe('LeNet-5-Caffe trains on the wasm backend', () => {
     await initBackend({ backend: 'wasm' });
   });
 
-  it('gives the same gradients as the cpu backend (batch 100, 1e-4 relative per weight tensor)', async () => {
+  it('gives the same gradients as the cpu backend (1e-4 relative per weight tensor)', async () => {
+    const subset = labels.subarray(0, compareBatch);
     await initBackend({ backend: 'wasm' });
-    const wasm = gradientStep(values, xv, labels);
+    const wasm = gradientStep(values, xv, subset);
     await initBackend({ backend: 'cpu' });
-    const cpu = gradientStep(values, xv, labels);
+    const cpu = gradientStep(values, xv, subset);
     expect(Math.abs(wasm.loss - cpu.loss) / cpu.loss).toBeLessThan(1e-5);
     for (const name of Object.keys(shapes)) {
       expect(maxRelativeError(wasm.grads[name], cpu.grads[name]), name).toBeLessThan(1e-4);

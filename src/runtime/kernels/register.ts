@@ -75,7 +75,7 @@ const plans: Readonly<Record<string, readonly KernelPlan[]>> = {
  * Registers kernels that bayescomp needs and a backend lacks or implements too slowly (see {@link patchedKernels} for
  * the list). Called by `initBackend` after the backend is active. Idempotent: kernels already installed are left
  * alone, so calling it again, or again after switching backends, changes nothing. Backends other than wasm and cpu
- * only get the composed kernels they are missing.
+ * only get the composed kernels they are missing. Also installs {@link registerGradientFixes}.
  */
 export function registerMissingKernels(backendName: string): void {
   registerGradientFixes();
