@@ -244,6 +244,11 @@ export abstract class BayesianLayer extends tf.layers.Layer {
     if (mode === 'local') {
       let m = this.linear(input, mean);
       let v = this.linear(tf.square(input), variance);
+      // Output group scales z multiply the weights, not the bias: (z·w̃)·x has mean z·m and variance z²·v.
+      if (scales.output) {
+        m = this.scaleChannels(m, scales.output);
+        v = this.scaleChannels(v, tf.square(scales.output));
+      }
       if (this.biasFamily) {
         const biasMoments = this.biasFamily.localMoments();
         m = tf.add(m, biasMoments.mean);
@@ -258,6 +263,7 @@ export abstract class BayesianLayer extends tf.layers.Layer {
       const base = this.linear(input, mean);
       const outputSigns = this.flipoutSigns(base, this.outputCount(), random);
       y = tf.add(base, tf.mul(this.linear(tf.mul(input, inputSigns), perturbation), outputSigns));
+      if (scales.output) y = this.scaleChannels(y, scales.output);
       if (this.biasFamily) {
         const biasMoments = this.biasFamily.localMoments();
         const biasNoise = tf.mul(tf.sqrt(biasMoments.variance), standardNormal(y.shape, random));
@@ -266,7 +272,7 @@ export abstract class BayesianLayer extends tf.layers.Layer {
         y = tf.add(y, this.biasVariable.read());
       }
     }
-    return scales.output ? this.scaleChannels(y, scales.output) : y;
+    return y;
   }
 
   private kernelAxisSize(kernel: tf.Tensor, input: boolean): number {

@@ -5,6 +5,24 @@
 export * from './families/posteriorFamily.js';
 export * from './families/gaussianPosterior.js';
 export * from './families/logUniformPosterior.js';
+export * from './families/groupNormalJeffreys.js';
+export * from './families/groupHorseshoe.js';
+export * from './families/vnqPosterior.js';
+export {
+  groupWeightMask,
+  isGroupPosteriorFamily,
+  type GroupAxisChoice,
+  type GroupLayout,
+  type GroupPosteriorFamily,
+} from './families/groupStructure.js';
+export { logNormalGammaKl, logNormalInverseGammaKl } from './families/logNormalKl.js';
+export {
+  VNQ_TAU,
+  quantizingPriorKl,
+  quantizingPriorKlPerWeight,
+  vnqCodebookIndices,
+  type QuantizingKlOptions,
+} from './families/quantizingPrior.js';
 export { gaussianKl, gaussianLogDensity } from './gaussianKl.js';
 export {
   LOG_ALPHA_CLIP,
