@@ -32,6 +32,19 @@ export const METHOD_FAMILIES: Readonly<Record<Exclude<TrainMethod, 'map'>, Famil
   vnq: { name: 'vnq' },
 };
 
+/**
+ * Default log α pruning threshold per method: Sparse VD's 3 (Molchanov et al. 2017) for per-weight posteriors and
+ * VNQ; for group posteriors a group is kept when its log α is below about −3 (Louizos et al. 2017's tutorial uses
+ * −2.8 to −5 per layer); the horseshoe's scale posterior separates used from unused groups around −2.
+ */
+export const DEFAULT_PRUNE_THRESHOLDS: Readonly<Record<Exclude<TrainMethod, 'map'>, number>> = {
+  gaussian: 3,
+  'sparse-vd': 3,
+  vnq: 3,
+  'group-nj': -3,
+  'group-hs': -2.2,
+};
+
 /** Methods whose posterior prunes by log α (validation reports the pruned network too). */
 const SPARSE_METHODS: ReadonlySet<TrainMethod> = new Set(['sparse-vd', 'group-nj', 'group-hs', 'vnq']);
 
@@ -68,6 +81,8 @@ export interface VariationalSetup {
   readonly samples: number;
   readonly klWeight: KlWeightSchedule;
   readonly initLogSigma2: number;
+  /** log α threshold for pruning; default per method ({@link DEFAULT_PRUNE_THRESHOLDS}). */
+  readonly pruneThreshold?: number;
 }
 
 /**

@@ -49,6 +49,7 @@ export interface TrainCommandOptions {
   klWeight: KlWeightSchedule;
   initLogSigma2: number;
   evalSamples: number;
+  pruneThreshold?: number;
 }
 
 /** `bayescomp train`: trains a zoo model or a user's model on a dataset, into a run directory. */
@@ -175,6 +176,7 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
           samples: options.samples,
           klWeight: options.klWeight,
           initLogSigma2: options.initLogSigma2,
+          pruneThreshold: options.pruneThreshold,
         });
   const trained = variational?.model ?? logits;
   const record = newRunRecord(
