@@ -4,9 +4,10 @@ import type { LayerQuantities } from '../model/preactivationGradients.js';
 import type { LayerSubset } from './layerJacobian.js';
 
 /**
- * Kronecker factors of one layer's curvature block (KFAC; Martens & Grosse 2015, Ritter et al. 2018 eq. 7–8; for
- * convolutions Grosse & Martens 2016 "KFC", spatial locations treated like extra examples — the "expand" convention
- * of Eschenhagen et al. 2023 that laplace-torch uses):
+ * Kronecker factors of one layer's curvature block (KFAC; Martens & Grosse 2015, Ritter et al. 2018 eq. 7–8). For a
+ * convolution the spatial locations are treated like extra examples with the 1/|T| normalisation of Grosse & Martens
+ * 2016 ("KFC", their Ω and Γ; the "expand" convention of Eschenhagen et al. 2023; tensorflow/kfac computes the same
+ * block): the input factor averages over examples and locations, the gradient factor sums over both:
  *
  *   H_l ≈ A ⊗ G,  A = (1/(N·P)) Σ_{n,p} a_{n,p} a_{n,p}ᵀ,  G = Σ_{n,p,k} g_{n,p,k} g_{n,p,k}ᵀ
  *

@@ -86,7 +86,9 @@ describe('per-example Jacobians from layer inputs and pre-activation gradients',
   });
 
   it('rejects a sigmoid output (its Bernoulli likelihood is not supported) with a one-line error', () => {
-    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 1, activation: 'sigmoid' })] });
+    const model = tf.sequential({
+      layers: [tf.layers.dense({ inputShape: [3], units: 1, activation: 'sigmoid' })],
+    });
     expect(() => laplaceLayout(model)).toThrow(/ends in a sigmoid/);
   });
 
