@@ -113,6 +113,48 @@ describe('Laplace on Bayesian linear regression equals the closed form', () => {
     });
   }
 
+  it('empirical Fisher: precision Σ_n (r_n/σ²)² φ_n φ_nᵀ + τI', () => {
+    const lr = linearRegression(sigma, tau);
+    const post = fitLaplace(lr.model, lr.data, {
+      hessian: 'full',
+      curvature: 'ef',
+      sigma,
+      priorPrecision: tau,
+    });
+    const xs = lr.data.x.arraySync() as number[][];
+    const ys = lr.data.y.dataSync();
+    const theta = Array.from(post.mean);
+    const p = Matrix.eye(4).mul(tau);
+    xs.forEach((row, n) => {
+      const phi = [...row, 1];
+      const r = ys[n] - phi.reduce((a, v, i) => a + v * theta[i], 0);
+      const w = (r / (sigma * sigma)) ** 2;
+      for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) p.set(i, j, p.get(i, j) + w * phi[i] * phi[j]);
+    });
+    const cov = inverse(p);
+    expect(
+      maxRelativeError(
+        post.marginalVariances(),
+        [0, 1, 2, 3].map((i) => cov.get(i, i)),
+      ),
+    ).toBeLessThan(1e-4);
+  });
+
+  it('fits the same posterior from a Dataset as from tensors', () => {
+    const lr = linearRegression(sigma, tau);
+    const dataset = {
+      x: lr.data.x.dataSync() as Float32Array,
+      y: lr.data.y.dataSync() as Float32Array,
+      n: 30,
+      featureShape: [3],
+      targetSize: 1,
+    };
+    const a = fitLaplace(lr.model, dataset, { hessian: 'kron', sigma, priorPrecision: tau, batchSize: 7 });
+    const b = fitLaplace(lr.model, lr.data, { hessian: 'kron', sigma, priorPrecision: tau });
+    expect(a.likelihood).toBe('regression');
+    expect(a.logMarginalLikelihood()).toBeCloseTo(b.logMarginalLikelihood(), 4);
+  });
+
   it('marginal-likelihood optimisation of λ (and σ) finds the maximiser of the Laplace evidence', async () => {
     const lr = linearRegression(sigma, tau);
     const post = fitLaplace(lr.model, lr.data, { hessian: 'full', sigma, priorPrecision: tau });
