@@ -4,6 +4,7 @@ import { registerInfo } from './commands/info.js';
 import { registerTrain } from './commands/train.js';
 import { registerEval } from './commands/eval.js';
 import { registerLaplace } from './commands/laplace.js';
+import { registerCompress } from './commands/compress.js';
 import { type CliIo, processIo } from './io.js';
 import { packageVersion } from './version.js';
 
@@ -31,6 +32,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerTrain(program, io);
   registerEval(program, io);
   registerLaplace(program, io);
+  registerCompress(program, io);
   return program;
 }
 

@@ -9,3 +9,5 @@ export * from './structured.js';
 export * from './compact-model.js';
 export * from './compression-summary.js';
 export * from './from-laplace.js';
+export * from './from-variational.js';
+export * from './quantize-kernels.js';

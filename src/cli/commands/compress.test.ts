@@ -1,0 +1,147 @@
+import * as tf from '@tensorflow/tfjs';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { decodeCompactModel } from '../../compress/compact-model.js';
+import { loadImageDataset } from '../../data/image-datasets.js';
+import { initBackend } from '../../runtime/backend.js';
+import { runCliCaptured } from '../test-utils.js';
+
+/** Loads a saved model the way stock TF.js does from artefacts in memory (no bayescomp loader involved). */
+async function loadStock(dir: string): Promise<tf.LayersModel> {
+  const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON;
+  const weights = await readFile(join(dir, 'weights.bin'));
+  const specs = json.weightsManifest.flatMap((g) => g.weights);
+  const data = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength);
+  return tf.loadLayersModel(tf.io.fromMemory(json.modelTopology, specs, data));
+}
+
+describe('bayescomp prune / quantize / export', () => {
+  let run: string;
+  let x: tf.Tensor;
+
+  beforeAll(async () => {
+    await initBackend();
+    const dir = await mkdtemp(join(tmpdir(), 'bayescomp-compress-'));
+    run = join(dir, 'svd');
+    const trained = await runCliCaptured([
+      'train',
+      '--model',
+      'mlp',
+      '--data',
+      'fashion-mnist-subset',
+      '--method',
+      'sparse-vd',
+      '--epochs',
+      '2',
+      '--kl-weight',
+      'warmup:0:1',
+      '--out',
+      run,
+      '--progress',
+      'none',
+      '--eval-samples',
+      '2',
+    ]);
+    expect(trained.code).toBe(0);
+    const test = (await loadImageDataset('fashion-mnist-subset')).test!;
+    x = tf.tensor(test.x.subarray(0, 200 * 784), [200, 28, 28, 1]);
+  });
+
+  it('exports three formats that predict the same, with byte counts equal to the files', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'bayescomp-export-'));
+    const r = await runCliCaptured([
+      'export',
+      run,
+      '--out',
+      out,
+      '--data',
+      'fashion-mnist-subset',
+      '--method',
+      'kmeans',
+      '--bits',
+      '3',
+      '--json',
+    ]);
+    expect(r.err).not.toMatch(/internal error/);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.out) as {
+      bytes: { tfjs: number; shrunk: number; compact: number };
+      totals: { weights: number; kept: number; compressionRatio: number };
+      metrics: { pruned: { accuracy: number }; quantized: { accuracy: number } };
+      units: { name: string; before: number; after: number }[];
+    };
+    const masked = await loadStock(join(out, 'model'));
+    const shrunk = await loadStock(join(out, 'shrunk'));
+    const compact = await decodeCompactModel(new Uint8Array(await readFile(join(out, 'model.bcmp'))));
+    const reference = (masked.predict(x) as tf.Tensor).dataSync();
+    // The compact format stores the same float32 codebook values at the same positions: bit-identical predictions.
+    expect(Array.from((compact.predict(x) as tf.Tensor).dataSync())).toEqual(Array.from(reference));
+    // Removing dead units changes only the summation order.
+    const s = (shrunk.predict(x) as tf.Tensor).dataSync();
+    s.forEach((v, i) => expect(v).toBeCloseTo(reference[i], 4));
+    expect(shrunk.countParams()).toBeLessThan(masked.countParams());
+    expect(result.units.find((u) => u.name === 'dense_1')!.after).toBeLessThan(
+      result.units.find((u) => u.name === 'dense_1')!.before,
+    );
+    // Byte counts are the files' sizes.
+    const size = async (...p: string[]) => (await stat(join(out, ...p))).size;
+    expect(result.bytes.tfjs).toBe(
+      (await size('model', 'model.json')) + (await size('model', 'weights.bin')),
+    );
+    expect(result.bytes.shrunk).toBe(
+      (await size('shrunk', 'model.json')) + (await size('shrunk', 'weights.bin')),
+    );
+    expect(result.bytes.compact).toBe(await size('model.bcmp'));
+    expect(result.bytes.compact).toBeLessThan(result.bytes.tfjs / 3);
+    // Kept weights: every non-zero kernel entry of the exported model, and nothing else.
+    let nonZero = 0;
+    for (const layer of masked.layers) {
+      const w = layer.getWeights();
+      if (w.length) nonZero += w[0].dataSync().reduce((c, v) => c + (v !== 0 ? 1 : 0), 0);
+    }
+    expect(nonZero).toBeLessThanOrEqual(result.totals.kept);
+    expect(result.totals.compressionRatio).toBeCloseTo(result.totals.weights / result.totals.kept, 9);
+    expect(result.metrics.quantized.accuracy).toBeGreaterThan(result.metrics.pruned.accuracy - 0.05);
+  });
+
+  it('prunes to a target sparsity with magnitude or SNR and finds the sparsity for a maximum accuracy drop', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'bayescomp-prune-'));
+    const fixed = await runCliCaptured([
+      'prune',
+      run,
+      '--out',
+      out,
+      '--criterion',
+      'snr',
+      '--sparsity',
+      '0.8',
+      '--json',
+    ]);
+    expect(fixed.code).toBe(0);
+    const f = JSON.parse(fixed.out) as { totals: { weights: number; kept: number } };
+    expect(f.totals.kept).toBe(f.totals.weights - Math.round(0.8 * f.totals.weights));
+    const out2 = await mkdtemp(join(tmpdir(), 'bayescomp-prune2-'));
+    const search = await runCliCaptured([
+      'prune',
+      run,
+      '--out',
+      out2,
+      '--criterion',
+      'magnitude',
+      '--max-accuracy-drop',
+      '0.01',
+      '--data',
+      'fashion-mnist-subset',
+      '--json',
+    ]);
+    expect(search.code).toBe(0);
+    const s = JSON.parse(search.out) as {
+      metrics: { before: { accuracy: number }; pruned: { accuracy: number } };
+      totals: { weights: number; kept: number };
+    };
+    expect(s.metrics.before.accuracy - s.metrics.pruned.accuracy).toBeLessThanOrEqual(0.01 + 1e-9);
+    expect(s.totals.kept).toBeLessThan(s.totals.weights * 0.9);
+  });
+});

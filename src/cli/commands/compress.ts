@@ -1,0 +1,329 @@
+import * as tf from '@tensorflow/tfjs';
+import { type Command, Option } from 'commander';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { encodeCompactModel } from '../../compress/compact-model.js';
+import { formatCompressionTable, summarizeCompression } from '../../compress/compression-summary.js';
+import { computeMasks, type MaskSet, type PruningSpec } from '../../compress/masks.js';
+import type { PruningCriterion } from '../../compress/pruning-rules.js';
+import { type QuantizationMethod, quantizeKernels, setKernels } from '../../compress/quantize-kernels.js';
+import { shrinkModel } from '../../compress/structured.js';
+import type { Dataset } from '../../data/dataset.js';
+import { saveModel } from '../../models/file-io.js';
+import { backendInfo, initBackend, type BackendName } from '../../runtime/backend.js';
+import { deterministicValidationMetrics } from '../../train/validation-metrics.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic-write.js';
+import { BayescompError } from '../../util/errors.js';
+import { type CompressionSource, loadCompressionSource } from '../compress-source.js';
+import { type CliIo, printJson } from '../io.js';
+import { finiteNumber, positiveInt } from '../parse-options.js';
+import { resolveDataset } from '../resolve-inputs.js';
+import { finishRunRecord, newRunRecord, writeRunRecord } from '../run-dir.js';
+
+type Step = 'prune' | 'quantize' | 'export';
+type ExportFormat = 'tfjs' | 'shrunk' | 'compact';
+
+interface CompressOptions {
+  out: string;
+  criterion?: PruningCriterion;
+  threshold?: number;
+  sparsity?: number;
+  maxAccuracyDrop?: number;
+  scope: 'global' | 'per-layer';
+  epsilon: number;
+  method?: 'precision' | 'vnq' | 'uniform' | 'kmeans';
+  bits: number;
+  format: ExportFormat | 'all';
+  data?: string;
+  dataDir?: string;
+  download: boolean;
+  sweep?: boolean;
+  json?: boolean;
+}
+
+const SWEEP_SPARSITIES = [0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995];
+
+/** `bayescomp prune | quantize | export`: one pipeline, stopping after pruning, after quantisation, or exporting. */
+export function registerCompress(program: Command, io: CliIo): void {
+  for (const step of ['prune', 'quantize', 'export'] as const) {
+    const command = program
+      .command(`${step} <source>`)
+      .description(
+        {
+          prune: 'prune a run (variational or MAP), a Laplace directory or a model.json by its posterior',
+          quantize:
+            'prune, then quantise the kept weights (bit precision from the posterior, VNQ codebook, k-bit)',
+          export:
+            'prune and quantise, then write a plain TF.js model, the shrunk architecture, or the compact format',
+        }[step],
+      )
+      .requiredOption('--out <dir>', 'output directory')
+      .addOption(
+        new Option(
+          '--criterion <name>',
+          'pruning rule (default: log-alpha for sparse posteriors, snr for Gaussian/Laplace, magnitude for plain weights)',
+        ).choices(['log-alpha', 'snr', 'density-ratio', 'mass-near-zero', 'savage-dickey', 'magnitude']),
+      )
+      .option(
+        '--threshold <t>',
+        'threshold in the criterion’s units (default: the criterion’s own)',
+        finiteNumber,
+      )
+      .option('--sparsity <f>', 'prune this fraction of weights, ranked by the criterion', finiteNumber)
+      .option(
+        '--max-accuracy-drop <d>',
+        'prune as much as possible while test accuracy drops by at most d (needs --data)',
+        finiteNumber,
+      )
+      .addOption(
+        new Option('--scope <scope>', 'rank weights across all layers or per layer')
+          .choices(['global', 'per-layer'])
+          .default('global'),
+      )
+      .option('--epsilon <e>', 'half-width of "near zero" for mass-near-zero', finiteNumber, 0.01)
+      .option('--data <data>', 'dataset whose test split measures accuracy/NLL before and after')
+      .option('--data-dir <dir>', 'directory to look for the dataset in first')
+      .option('--no-download', 'never download a missing dataset')
+      .option('--sweep', 'also record accuracy against sparsity over a range of targets (needs --data)')
+      .option('--json', 'print one JSON object');
+    if (step !== 'prune') {
+      command
+        .addOption(
+          new Option('--method <m>', 'quantisation').choices(['precision', 'vnq', 'uniform', 'kmeans']),
+        )
+        .option('--bits <k>', 'bits for uniform/k-means quantisation', positiveInt, 4);
+    }
+    if (step === 'export') {
+      command.addOption(
+        new Option('--format <f>', 'export format')
+          .choices(['tfjs', 'shrunk', 'compact', 'all'])
+          .default('all'),
+      );
+    }
+    command.action(async (source: string, options: CompressOptions) => {
+      const globals = program.opts<{ backend?: BackendName | 'auto' }>();
+      await initBackend({ backend: globals.backend });
+      const result = await runCompress(step, source, options);
+      if (options.json) printJson(io, result);
+      else {
+        io.out(result.table + '\n');
+        for (const [format, bytes] of Object.entries(result.bytes)) io.out(`${format}: ${bytes} bytes\n`);
+        if (result.metrics.before) {
+          const m = result.metrics;
+          io.out(
+            `accuracy ${(100 * m.before!.accuracy).toFixed(2)}% → pruned ${(100 * m.pruned!.accuracy).toFixed(2)}%` +
+              (m.quantized ? ` → quantised ${(100 * m.quantized.accuracy).toFixed(2)}%` : '') +
+              '\n',
+          );
+        }
+      }
+    });
+  }
+}
+
+/** What the compression commands write to `compression.json` and print with `--json`. */
+export interface CompressResult {
+  readonly step: Step;
+  readonly source: string;
+  readonly sourceKind: CompressionSource['kind'];
+  readonly criterion: PruningCriterion;
+  readonly backend: string;
+  readonly rows: ReturnType<typeof summarizeCompression>['rows'];
+  readonly totals: ReturnType<typeof summarizeCompression>['totals'];
+  readonly table: string;
+  readonly quantization?: string;
+  readonly units?: ReadonlyArray<{ readonly name: string; readonly before: number; readonly after: number }>;
+  readonly bytes: Readonly<Record<string, number>>;
+  readonly metrics: {
+    readonly before?: Record<string, number>;
+    readonly pruned?: Record<string, number>;
+    readonly quantized?: Record<string, number>;
+  };
+  readonly sweep?: ReadonlyArray<{
+    readonly sparsity: number;
+    readonly compression: number;
+    readonly accuracy: number;
+    readonly nll: number;
+  }>;
+}
+
+/** Runs the pipeline for `step`; exported for the demo. */
+export async function runCompress(
+  step: Step,
+  sourceSpec: string,
+  options: CompressOptions,
+): Promise<CompressResult> {
+  const source = await loadCompressionSource(sourceSpec);
+  const criterion = options.criterion ?? source.defaultCriterion;
+  const test = options.data ? await testSplit(options) : undefined;
+  if ((options.maxAccuracyDrop !== undefined || options.sweep) && !test) {
+    throw new BayescompError('bad-config', '--max-accuracy-drop and --sweep need --data to measure accuracy');
+  }
+  const record = newRunRecord(step, { source: sourceSpec, ...options }, 0);
+  await writeRunRecord(options.out, record);
+  const original = source.posteriors.map((p) => p.mean);
+  const evaluate = async (masks: MaskSet | undefined) => {
+    if (!test) return undefined;
+    const kernels = new Map(
+      source.posteriors.map((p, i) => [
+        p.name,
+        masks ? maskValues(original[i], masks.get(p.name)) : original[i],
+      ]),
+    );
+    setKernels(source.model, kernels);
+    return deterministicValidationMetrics(source.model, test);
+  };
+  const before = await evaluate(undefined);
+  const spec = await choosePruning(source, criterion, options, before, evaluate);
+  const masks = computeMasks(source.posteriors, spec);
+  const pruned = await evaluate(masks);
+  let sweep: CompressResult['sweep'];
+  if (options.sweep) {
+    const points = [];
+    for (const sparsity of SWEEP_SPARSITIES) {
+      const m = await evaluate(
+        computeMasks(source.posteriors, {
+          criterion,
+          targetSparsity: sparsity,
+          scope: options.scope,
+          epsilon: options.epsilon,
+        }),
+      );
+      points.push({ sparsity, compression: 1 / (1 - sparsity), accuracy: m!.accuracy, nll: m!.nll });
+    }
+    sweep = points;
+  }
+  const method =
+    step === 'prune'
+      ? undefined
+      : quantizationMethod(options.method ?? (source.codebooks.size ? 'vnq' : 'precision'), options, source);
+  const quantized = quantizeKernels(source.posteriors, masks, method);
+  setKernels(source.model, quantized.kernels);
+  const quantizedMetrics =
+    method && test ? await deterministicValidationMetrics(source.model, test) : undefined;
+  const summary = summarizeCompression(source.posteriors, masks, quantized.precisions);
+  const bytes: Record<string, number> = {};
+  let units: CompressResult['units'];
+  const formats: ExportFormat[] =
+    step === 'export'
+      ? options.format === 'all'
+        ? ['tfjs', 'shrunk', 'compact']
+        : [options.format]
+      : ['tfjs'];
+  for (const format of formats) {
+    if (format === 'tfjs') {
+      const dir = join(options.out, 'model');
+      await saveModel(source.model, dir);
+      bytes.tfjs = await directoryBytes(dir, ['model.json', 'weights.bin']);
+    } else if (format === 'shrunk') {
+      const shrunk = await shrinkModel(source.model);
+      units = shrunk.layers;
+      const dir = join(options.out, 'shrunk');
+      await saveModel(shrunk.model, dir);
+      bytes.shrunk = await directoryBytes(dir, ['model.json', 'weights.bin']);
+      shrunk.model.dispose();
+    } else {
+      const plan = new Map(
+        source.posteriors.map((p) => [
+          p.name.replace(/\/kernel$/, '/kernel'),
+          { mask: masks.get(p.name), quantization: quantized.codebooks?.get(p.name) },
+        ]),
+      );
+      const encoded = encodeCompactModel(source.model, plan);
+      const file = join(options.out, 'model.bcmp');
+      await writeFileAtomic(file, encoded);
+      bytes.compact = (await stat(file)).size;
+    }
+  }
+  const result: CompressResult = {
+    step,
+    source: sourceSpec,
+    sourceKind: source.kind,
+    criterion,
+    backend: backendInfo()?.name ?? tf.getBackend(),
+    rows: summary.rows,
+    totals: summary.totals,
+    table: formatCompressionTable(summary),
+    quantization: method
+      ? method.kind === 'codebook'
+        ? 'vnq'
+        : method.kind === 'precision'
+          ? 'precision'
+          : `${method.kind}-${options.bits}bit`
+      : undefined,
+    units,
+    bytes,
+    metrics: { before, pruned, quantized: quantizedMetrics },
+    sweep,
+  };
+  await writeJsonAtomic(join(options.out, 'compression.json'), result);
+  await writeRunRecord(options.out, finishRunRecord(record));
+  return result;
+}
+
+function maskValues(values: Float32Array, mask: Uint8Array | undefined): Float32Array {
+  return mask ? values.map((v, i) => (mask[i] ? v : 0)) : values;
+}
+
+async function testSplit(options: CompressOptions): Promise<Dataset> {
+  const data = await resolveDataset(options.data!, { dataDir: options.dataDir, download: options.download });
+  const test = data.test ?? data.train;
+  if (!test) throw new BayescompError('bad-config', `${data.name} holds no examples`);
+  return test;
+}
+
+/**
+ * The pruning spec from the options: a fixed threshold, a target sparsity, the largest sparsity whose accuracy
+ * stays within `--max-accuracy-drop` (bisection on the sparsity: accuracy falls with it), or the default threshold.
+ */
+async function choosePruning(
+  source: CompressionSource,
+  criterion: PruningCriterion,
+  options: CompressOptions,
+  before: Record<string, number> | undefined,
+  evaluate: (masks: MaskSet) => Promise<Record<string, number> | undefined>,
+): Promise<PruningSpec> {
+  const base = { criterion, scope: options.scope, epsilon: options.epsilon };
+  if (options.threshold !== undefined) return { ...base, threshold: options.threshold };
+  if (options.sparsity !== undefined) return { ...base, targetSparsity: options.sparsity };
+  if (options.maxAccuracyDrop !== undefined && before) {
+    let lo = 0;
+    let hi = 0.999;
+    for (let i = 0; i < 12; i++) {
+      const mid = (lo + hi) / 2;
+      const m = await evaluate(computeMasks(source.posteriors, { ...base, targetSparsity: mid }));
+      if (before.accuracy - m!.accuracy <= options.maxAccuracyDrop) lo = mid;
+      else hi = mid;
+    }
+    return { ...base, targetSparsity: lo };
+  }
+  const sameCriterion = criterion === source.defaultCriterion;
+  return sameCriterion && source.defaultThresholds ? { ...base, threshold: source.defaultThresholds } : base;
+}
+
+function quantizationMethod(
+  name: string,
+  options: CompressOptions,
+  source: CompressionSource,
+): QuantizationMethod {
+  if (name === 'vnq') {
+    if (!source.codebooks.size)
+      throw new BayescompError('bad-config', '--method vnq needs a model trained with --method vnq');
+    return { kind: 'codebook', codebooks: source.codebooks };
+  }
+  if (name === 'precision') {
+    if (source.kind === 'point')
+      throw new BayescompError(
+        'bad-config',
+        'precision quantisation needs a posterior (variational or Laplace)',
+      );
+    return { kind: 'precision' };
+  }
+  return { kind: name as 'uniform' | 'kmeans', bits: options.bits };
+}
+
+async function directoryBytes(dir: string, files: readonly string[]): Promise<number> {
+  let total = 0;
+  for (const f of files) total += (await stat(join(dir, f))).size;
+  return total;
+}

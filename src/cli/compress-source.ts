@@ -1,0 +1,64 @@
+import type * as tf from '@tensorflow/tfjs';
+import { laplaceWeightPosteriors } from '../compress/from-laplace.js';
+import { pointWeightPosteriors, variationalWeightPosteriors } from '../compress/from-variational.js';
+import type { PruningCriterion } from '../compress/pruning-rules.js';
+import type { WeightPosterior } from '../compress/weight-posterior.js';
+import { bayesianLayers, toDeterministic, VnqPosterior } from '../variational/index.js';
+import { isLaplaceDir, loadLaplaceDir } from './laplace-source.js';
+import { resolveModel } from './resolve-inputs.js';
+
+/** A model to compress, with the posterior summaries its weights have. */
+export interface CompressionSource {
+  /** `variational` (a Bayesian run), `laplace` (a Laplace directory) or `point` (weights only). */
+  readonly kind: 'variational' | 'laplace' | 'point';
+  /** A deterministic model of stock layers producing logits (posterior means / MAP), to be masked in place. */
+  readonly model: tf.LayersModel;
+  /** Kernel posteriors (point estimates for layers the posterior does not cover). */
+  readonly posteriors: WeightPosterior[];
+  /** The criterion that fits the posterior when none is asked for. */
+  readonly defaultCriterion: PruningCriterion;
+  /** VNQ codebooks by kernel name, when the model was trained with the quantizing prior. */
+  readonly codebooks: Map<string, Float32Array>;
+  /** Per-layer thresholds of the default criterion (the Bayesian layers' own log α thresholds). */
+  readonly defaultThresholds?: Record<string, number>;
+}
+
+/** Loads what `prune`/`quantize`/`export` work on: a run directory, a Laplace directory, or a `model.json`. */
+export async function loadCompressionSource(spec: string, seed = 0): Promise<CompressionSource> {
+  if (await isLaplaceDir(spec)) {
+    const { model, posterior } = await loadLaplaceDir(spec);
+    const covered = laplaceWeightPosteriors(posterior);
+    const names = new Set(covered.map((p) => p.name));
+    const posteriors = [...covered, ...pointWeightPosteriors(model).filter((p) => !names.has(p.name))];
+    posterior.dispose();
+    return { kind: 'laplace', model, posteriors, defaultCriterion: 'snr', codebooks: new Map() };
+  }
+  const { logits } = await resolveModel(spec, undefined, seed);
+  const layers = bayesianLayers(logits);
+  if (layers.length === 0) {
+    return {
+      kind: 'point',
+      model: logits,
+      posteriors: pointWeightPosteriors(logits),
+      defaultCriterion: 'magnitude',
+      codebooks: new Map(),
+    };
+  }
+  const posteriors = variationalWeightPosteriors(logits);
+  const codebooks = new Map<string, Float32Array>();
+  for (const layer of layers) {
+    const family = layer.family();
+    if (family instanceof VnqPosterior)
+      codebooks.set(`${layer.name}/kernel`, Float32Array.from(family.codebookValues()));
+  }
+  const sparse = posteriors.some((p) => p.logAlpha !== undefined);
+  const defaultThresholds = Object.fromEntries(layers.map((l) => [l.name, l.pruneThreshold]));
+  return {
+    defaultThresholds,
+    kind: 'variational',
+    model: toDeterministic(logits, { use: 'mean' }),
+    posteriors,
+    defaultCriterion: sparse ? 'log-alpha' : 'snr',
+    codebooks,
+  };
+}
