@@ -92,6 +92,12 @@ def run_kind(make_model, kind, data, args):
         "parameters": models.count_params(model),
         "forward_flops_per_example": forward_flops(model, x),
     }
+    # Estimate of the weight-layer product FLOPs of one training step: forward + two backward products per layer
+    # (3F per example), doubled for local reparameterisation (products with x and with x²). The first layer's input
+    # gradient is not computed by autograd, so this slightly overstates the work.
+    rec["matmul_flops_per_step_estimate"] = (3 if kind == "plain" else 6) * rec["forward_flops_per_example"] * args.batch_size
+    if epochs:
+        rec["achieved_gflops_estimate"] = rec["matmul_flops_per_step_estimate"] * steps / min(epochs) / 1e9
     if kind == "svd":
         masks = [m.mask() for m in models.bayesian_layers(model)]
         rec["compression"] = sum(m.numel() for m in masks) / max(1, int(sum(m.sum() for m in masks)))
