@@ -5,6 +5,7 @@ import { registerTrain } from './commands/train.js';
 import { registerEval } from './commands/eval.js';
 import { registerLaplace } from './commands/laplace.js';
 import { registerCompress } from './commands/compress.js';
+import { registerReport } from './commands/report.js';
 import { type CliIo, processIo } from './io.js';
 import { packageVersion } from './version.js';
 
@@ -33,6 +34,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerEval(program, io);
   registerLaplace(program, io);
   registerCompress(program, io);
+  registerReport(program, io);
   return program;
 }
 
