@@ -1,0 +1,279 @@
+import * as tf from '@tensorflow/tfjs';
+import { makeBatch, sliceBatch } from '../../data/batches.js';
+import type { Dataset } from '../../data/dataset.js';
+import { kernelVariables } from '../../train/map-objective.js';
+import {
+  applyDecoupledWeightDecay,
+  createOptimizer,
+  setOptimizerLearningRate,
+  type OptimizerSpec,
+} from '../../train/optimizers.js';
+import type { Batch, StepContext } from '../../train/types.js';
+import { Random } from '../random.js';
+import { SharedBarrier } from './barrier.js';
+import { restoreModel, writeWeights, type ModelSnapshot } from './modelSnapshot.js';
+import type { ObjectiveSpec } from './objectiveSpec.js';
+import { RUN_STREAM, deriveRunSeed } from './seeds.js';
+import { shardObjectiveFromSpec, type Shard, type ShardObjective } from './shardObjective.js';
+import { SharedSum } from './sharedSum.js';
+
+/** Values per worker a Rényi step exchanges at most (one per weight sample). */
+export const SMALL_SUM_CAPACITY = 1024;
+
+/** Everything a worker needs to hold one replica of a data-parallel training run. */
+export interface TrainInit {
+  readonly workers: number;
+  readonly index: number;
+  readonly snapshot: ModelSnapshot;
+  readonly data: Dataset;
+  readonly objective: ObjectiveSpec;
+  readonly optimizer: OptimizerSpec;
+  readonly seed: number;
+  readonly batchSize: number;
+  readonly stepsPerEpoch: number;
+  /** Shared memory: barrier control, gradient and small all-reduce slots, epoch order, step values, weights, progress. */
+  readonly shared: TrainSharedMemory;
+}
+
+/** The shared buffers of a parallel run (made by the main thread). */
+export interface TrainSharedMemory {
+  readonly barrier: SharedArrayBuffer;
+  readonly gradients: SharedArrayBuffer;
+  readonly small: SharedArrayBuffer;
+  /** Int32 `[n]`: the epoch's example order (written by the main thread before each epoch). */
+  readonly order: Int32Array;
+  /** Float64 `[stepsPerEpoch, workers, 1 + terms]`: each worker's contributions to each step's loss and terms. */
+  readonly stepValues: Float64Array;
+  /** Float32: every model weight, written by worker 0 at the end of each epoch for the main thread. */
+  readonly weights: Float32Array;
+  /** Int32 `[1]`: steps completed in the current epoch (written by worker 0). */
+  readonly progress: Int32Array;
+}
+
+/** One epoch's instructions. */
+export interface EpochTask {
+  readonly epoch: number;
+  /** Learning rate of each step. */
+  readonly learningRates: readonly number[];
+  /** Whether `order` holds a permutation for this epoch (else examples are taken in order). */
+  readonly shuffled: boolean;
+}
+
+/** What a worker reports after an epoch. */
+export interface EpochOutcome {
+  readonly steps: number;
+  /** Set when a step's summed loss was NaN/Inf; the update of that step was not applied. */
+  readonly diverged?: { readonly step: number; readonly value: number };
+}
+
+/** One replica's state. */
+interface Replica {
+  readonly init: TrainInit;
+  readonly model: tf.LayersModel;
+  readonly objective: ShardObjective;
+  readonly optimizer: tf.Optimizer;
+  readonly variables: tf.Variable[];
+  readonly decayed: tf.Variable[];
+  readonly decay: number;
+  readonly random: Random;
+  readonly barrier: SharedBarrier;
+  readonly gradientSum: SharedSum;
+  readonly smallSum: SharedSum;
+  readonly parameterCount: number;
+}
+
+let replica: Replica | undefined;
+
+/** Examples `[start, end)` of a batch of `m` that worker `index` of `workers` holds (sizes differ by at most one). */
+export function shardRange(m: number, workers: number, index: number): [number, number] {
+  const base = Math.floor(m / workers);
+  const extra = m % workers;
+  const start = index * base + Math.min(index, extra);
+  return [start, start + base + (index < extra ? 1 : 0)];
+}
+
+async function initTrain(init: TrainInit): Promise<{ parameters: number }> {
+  disposeReplica();
+  const model = await restoreModel(init.snapshot);
+  const objective = shardObjectiveFromSpec(init.objective);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable).filter((v) => v.trainable);
+  const parameterCount = variables.reduce((sum, v) => sum + v.size, 0);
+  const barrier = new SharedBarrier(init.shared.barrier, init.workers);
+  // Worker 0 draws the stream `train` uses for its objective, so a one-worker run reproduces `train`; objectives
+  // whose workers must draw the same samples (Rényi) share it, the others give each worker its own stream.
+  const stream = objective.sharedNoise ? 0 : init.index;
+  replica = {
+    init,
+    model,
+    objective,
+    optimizer: createOptimizer(init.optimizer),
+    variables,
+    decayed: (init.optimizer.decoupledWeightDecay ?? 0) > 0 ? kernelVariables(model) : [],
+    decay: init.optimizer.decoupledWeightDecay ?? 0,
+    random: new Random(deriveRunSeed(init.seed, RUN_STREAM.objective, stream)),
+    barrier,
+    gradientSum: new SharedSum(init.shared.gradients, init.workers, init.index, parameterCount, barrier),
+    smallSum: new SharedSum(init.shared.small, init.workers, init.index, SMALL_SUM_CAPACITY, barrier),
+    parameterCount,
+  };
+  return { parameters: parameterCount };
+}
+
+function runEpoch(task: EpochTask): EpochOutcome {
+  const r = requireReplica();
+  try {
+    return epochSteps(r, task);
+  } catch (err) {
+    // Release the other workers, which would otherwise wait for this one at the next barrier.
+    r.barrier.abort();
+    throw err;
+  }
+}
+
+function epochSteps(r: Replica, task: EpochTask): EpochOutcome {
+  const { init, objective } = r;
+  const { data, batchSize, stepsPerEpoch, workers, index, shared } = init;
+  const termCount = objective.termNames.length;
+  const rowLength = workers * (1 + termCount);
+  for (let step = 0; step < task.learningRates.length; step++) {
+    const learningRate = task.learningRates[step];
+    setOptimizerLearningRate(r.optimizer, learningRate);
+    const start = step * batchSize;
+    const m = Math.min(start + batchSize, data.n) - start;
+    const [a, b] = shardRange(m, workers, index);
+    const context: StepContext = {
+      epoch: task.epoch,
+      step,
+      stepsPerEpoch,
+      datasetSize: data.n,
+      random: r.random,
+    };
+    const shard: Shard = {
+      index,
+      fraction: (b - a) / m,
+      batchSize: m,
+      sumAcrossWorkers: (values) => r.smallSum.sum(values),
+    };
+    const batch =
+      b > a
+        ? task.shuffled
+          ? makeBatch(data, shared.order.subarray(start + a, start + b))
+          : sliceBatch(data, start + a, start + b)
+        : undefined;
+    const gradients = r.gradientSum.begin(r.parameterCount);
+    const values = shared.stepValues.subarray(
+      step * rowLength + index * (1 + termCount),
+      step * rowLength + (index + 1) * (1 + termCount),
+    );
+    try {
+      if (batch || index === 0 || objective.collective)
+        shardGradients(r, batch, context, shard, gradients, values);
+      else {
+        gradients.fill(0);
+        values.fill(0);
+      }
+    } finally {
+      if (batch) tf.dispose([batch.x, batch.y]);
+    }
+    const summed = r.gradientSum.finish(r.parameterCount);
+    let loss = 0;
+    for (let w = 0; w < workers; w++) loss += shared.stepValues[step * rowLength + w * (1 + termCount)];
+    if (!Number.isFinite(loss)) return { steps: step, diverged: { step, value: loss } };
+    applyDecoupledWeightDecay(r.decayed, learningRate, r.decay);
+    applySummedGradients(r, summed);
+    if (index === 0) Atomics.store(shared.progress, 0, step + 1);
+  }
+  if (index === 0) writeWeights(r.model, shared.weights);
+  return { steps: task.learningRates.length };
+}
+
+/** This worker's gradient (into `gradients`, flattened in variable order) and logged contributions (into `values`). */
+function shardGradients(
+  r: Replica,
+  batch: Batch | undefined,
+  context: StepContext,
+  shard: Shard,
+  gradients: Float32Array,
+  values: Float64Array,
+): void {
+  let logged: tf.Tensor1D | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const out = r.objective.loss(r.model, batch, context, shard);
+    logged = tf.keep(
+      tf.tidy(() =>
+        tf.stack(
+          [out.reported, ...r.objective.termNames.map((k) => out.terms[k] ?? tf.scalar(NaN))].map((t) =>
+            tf.reshape(t, []),
+          ),
+        ),
+      ) as tf.Tensor1D,
+    );
+    // A worker without examples may hold a loss that no variable reaches; tie it to one with a zero weight so the
+    // tape accepts it (its gradient is exactly zero).
+    return batch ? out.loss : (tf.add(out.loss, tf.mul(0, tf.sum(r.variables[0]))) as tf.Scalar);
+  }, r.variables);
+  try {
+    values.set(logged!.dataSync());
+    let offset = 0;
+    for (const v of r.variables) {
+      const g = grads[v.name];
+      if (g) gradients.set(g.dataSync() as Float32Array, offset);
+      else gradients.fill(0, offset, offset + v.size);
+      offset += v.size;
+    }
+  } finally {
+    tf.dispose([value, logged!, ...Object.values(grads)]);
+  }
+}
+
+function applySummedGradients(r: Replica, summed: Float32Array): void {
+  let offset = 0;
+  const named = r.variables.map((v) => {
+    const tensor = tf.tensor(summed.subarray(offset, offset + v.size), v.shape, 'float32');
+    offset += v.size;
+    return { name: v.name, tensor };
+  });
+  try {
+    r.optimizer.applyGradients(named);
+  } finally {
+    tf.dispose(named.map((n) => n.tensor));
+  }
+}
+
+/** The objective's epoch-end update on this replica, with the logs the main thread computed. */
+function endEpoch(payload: { epoch: number; logs: Record<string, number> }): boolean {
+  const r = requireReplica();
+  r.objective.onEpochEnd?.(payload.epoch, r.model, payload.logs);
+  return true;
+}
+
+/** This replica's weights (for tests that check the replicas agree). */
+function replicaWeights(): Float32Array {
+  const r = requireReplica();
+  const out = new Float32Array(r.init.shared.weights.length);
+  writeWeights(r.model, out);
+  return out;
+}
+
+function requireReplica(): Replica {
+  if (!replica) throw new Error('the worker holds no training replica (train:init first)');
+  return replica;
+}
+
+function disposeReplica(): boolean {
+  if (replica) {
+    replica.optimizer.dispose();
+    replica.model.dispose();
+    replica = undefined;
+  }
+  return true;
+}
+
+/** The training tasks a worker answers (see `workerEntry.ts`). */
+export const trainTasks = {
+  'train:init': initTrain,
+  'train:epoch': runEpoch,
+  'train:epoch-end': endEpoch,
+  'train:weights': replicaWeights,
+  'train:dispose': disposeReplica,
+};

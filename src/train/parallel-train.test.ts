@@ -1,0 +1,192 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../runtime/backend.js';
+import { setGlobalSeed } from '../runtime/random.js';
+import type { ObjectiveSpec } from '../runtime/parallel/objectiveSpec.js';
+import { objectiveFromSpec } from '../runtime/parallel/objectiveSpec.js';
+import { WorkerPool } from '../runtime/parallel/workerPool.js';
+import { BayescompError } from '../util/errors.js';
+import { BayesianDense } from '../variational/bayesianDense.js';
+import { logUniformFamily } from '../variational/families/logUniformPosterior.js';
+import { trainParallel } from './parallel-train.js';
+import type { OptimizerSpec } from './optimizers.js';
+import { flatWeights, gaussianBlobs, smallMlp } from './test-utils.js';
+import { train } from './trainer.js';
+
+// One pool per worker count for the whole file: starting workers (a backend each) costs more than these tiny runs.
+const pools = new Map<number, WorkerPool>();
+
+beforeAll(async () => {
+  const backend = await initBackend();
+  for (const n of [1, 2]) pools.set(n, await WorkerPool.start({ workers: n, backend: backend.name }));
+});
+
+afterAll(async () => {
+  for (const pool of pools.values()) await pool.terminate();
+});
+
+/** max |a − b| / max |b|: the relative discrepancy of two weight vectors. */
+function relativeDifference(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}
+
+const data = gaussianBlobs(96, 6, 3, 1);
+
+/** A two-layer Sparse VD network whose initial weights depend only on `seed`. */
+function sparseVdMlp(seed: number): tf.LayersModel {
+  setGlobalSeed(seed);
+  return tf.sequential({
+    layers: [
+      new BayesianDense({
+        units: 8,
+        activation: 'relu',
+        inputShape: [6],
+        family: logUniformFamily({ initStd: 0.3 }),
+      }),
+      new BayesianDense({ units: 3, family: logUniformFamily({ initStd: 0.3 }) }),
+    ],
+  });
+}
+
+/** Trains two copies of a model on the same run: one with `train`, one with `trainParallel`. */
+async function bothWays(
+  build: () => tf.LayersModel,
+  objective: ObjectiveSpec,
+  workers: number,
+  optimizer: OptimizerSpec = { name: 'adam', learningRate: 0.01 },
+  epochs = 2,
+  batchSize = 32,
+): Promise<{ single: Float32Array; parallel: Float32Array; singleLoss: number; parallelLoss: number }> {
+  const a = build();
+  const b = build();
+  b.setWeights(a.getWeights());
+  const common = { data, epochs, batchSize, optimizer, seed: 7, progress: 'none' as const };
+  const r1 = await train({ ...common, model: a, objective: objectiveFromSpec(objective) });
+  const r2 = await trainParallel({
+    ...common,
+    model: b,
+    objective,
+    workers,
+    pool: pools.get(workers),
+    verifyReplicas: true,
+  });
+  const out = {
+    single: flatWeights(a),
+    parallel: flatWeights(b),
+    singleLoss: r1.history.at(-1)!.loss,
+    parallelLoss: r2.history.at(-1)!.loss,
+  };
+  a.dispose();
+  b.dispose();
+  return out;
+}
+
+describe('trainParallel', () => {
+  it('matches train for MAP with 2 workers up to float summation order (MLP, Adam and SGD, L2)', async () => {
+    const before = tf.memory().numTensors;
+    const adam = await bothWays(() => smallMlp(6, [16], 3, 3), { kind: 'map', weightDecay: 1e-3 }, 2);
+    expect(relativeDifference(adam.parallel, adam.single)).toBeLessThan(1e-5);
+    expect(adam.parallelLoss).toBeCloseTo(adam.singleLoss, 5);
+    // An odd batch size: shares of 17 and 16 examples, and a last batch of 11 = 6 + 5.
+    const sgd = await bothWays(
+      () => smallMlp(6, [16], 3, 4),
+      { kind: 'map' },
+      2,
+      { name: 'sgd', learningRate: 0.1 },
+      2,
+      17,
+    );
+    expect(relativeDifference(sgd.parallel, sgd.single)).toBeLessThan(1e-5);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('with 1 worker reproduces train exactly for the ELBO (worker 0 draws train’s noise stream)', async () => {
+    const r = await bothWays(
+      () => sparseVdMlp(5),
+      { kind: 'elbo', beta: { type: 'linear', endEpoch: 2 } },
+      1,
+    );
+    expect(relativeDifference(r.parallel, r.single)).toBeLessThan(1e-6);
+    expect(r.parallelLoss).toBeCloseTo(r.singleLoss, 6);
+  });
+
+  it('is reproducible with 2 workers for the ELBO and keeps the replicas identical', async () => {
+    const runs: Float32Array[] = [];
+    for (let i = 0; i < 2; i++) {
+      const model = sparseVdMlp(5);
+      const result = await trainParallel({
+        model,
+        data,
+        epochs: 2,
+        batchSize: 32,
+        seed: 11,
+        workers: 2,
+        pool: pools.get(2),
+        objective: { kind: 'elbo', samples: 2 },
+        progress: 'none',
+        verifyReplicas: true,
+      });
+      expect(result.history).toHaveLength(2);
+      expect(result.history[1].terms.kl).toBeGreaterThan(0);
+      expect(result.history[1].metrics?.sparsity).toBeGreaterThanOrEqual(0);
+      runs.push(flatWeights(model));
+      model.dispose();
+    }
+    expect(Array.from(runs[1])).toEqual(Array.from(runs[0]));
+  });
+
+  it('stops every worker at a NaN loss with a diverged error', async () => {
+    const model = smallMlp(6, [16], 3, 3);
+    const start = flatWeights(model);
+    const run = trainParallel({
+      model,
+      data,
+      epochs: 2,
+      batchSize: 32,
+      workers: 2,
+      pool: pools.get(2),
+      optimizer: { name: 'sgd', learningRate: 1e30 },
+      progress: 'none',
+    });
+    await expect(run).rejects.toThrow(
+      /training diverged: the loss is (NaN|Infinity) at epoch 1\/2, step [23]\/3/,
+    );
+    await expect(run).rejects.toBeInstanceOf(BayescompError);
+    // The step that diverged was not applied and no epoch finished: the model keeps its weights.
+    expect(Array.from(flatWeights(model))).toEqual(Array.from(start));
+    model.dispose();
+  });
+
+  it('surfaces an error thrown in a worker as a clear error in the caller', async () => {
+    const model = smallMlp(6, [16], 3, 3);
+    // Labels out of range for the regression likelihood: the workers' objective rejects int32 labels.
+    const run = trainParallel({
+      model,
+      data,
+      epochs: 1,
+      batchSize: 32,
+      workers: 2,
+      pool: pools.get(2),
+      objective: { kind: 'map', likelihood: 'gaussian' },
+      progress: 'none',
+    });
+    await expect(run).rejects.toThrow(/the gaussian likelihood needs real-valued targets, got int32 labels/);
+    model.dispose();
+  });
+
+  it('rejects an Objective instance and run directories', async () => {
+    const model = smallMlp(6, [4], 3, 3);
+    const base = { model, data, epochs: 1, batchSize: 32, workers: 2 };
+    await expect(
+      trainParallel({ ...base, objective: objectiveFromSpec({ kind: 'map' }) as unknown as ObjectiveSpec }),
+    ).rejects.toThrow(/needs an objective spec/);
+    await expect(trainParallel({ ...base, runDir: '/tmp/x' } as never)).rejects.toThrow(/no run directory/);
+    model.dispose();
+  });
+});
