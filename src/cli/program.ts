@@ -6,6 +6,7 @@ import { registerEval } from './commands/eval.js';
 import { registerLaplace } from './commands/laplace.js';
 import { registerCompress } from './commands/compress.js';
 import { registerReport } from './commands/report.js';
+import { registerDemo } from './commands/demo.js';
 import { type CliIo, processIo } from './io.js';
 import { packageVersion } from './version.js';
 
@@ -35,6 +36,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerLaplace(program, io);
   registerCompress(program, io);
   registerReport(program, io);
+  registerDemo(program, io);
   return program;
 }
 

@@ -144,12 +144,10 @@ async function methodsOf(dir: string, record: RunRecord): Promise<MethodSummary[
   const metrics = await readJson<Record<string, unknown>>(join(dir, RUN_FILES.metrics));
   if (!metrics) return [];
   if (record.command === 'laplace') {
-    return [metrics.map, metrics.laplace]
-      .filter(Boolean)
-      .map((m) => ({
-        method: String((m as { method: string }).method),
-        metrics: m as MethodSummary['metrics'],
-      }));
+    return [metrics.map, metrics.laplace].filter(Boolean).map((m) => ({
+      method: String((m as { method: string }).method),
+      metrics: m as MethodSummary['metrics'],
+    }));
   }
   const test = metrics.test as MethodSummary['metrics'] | undefined;
   return test ? [{ method: String(record.options.method ?? record.command), metrics: test }] : [];

@@ -23,7 +23,7 @@ import { finishRunRecord, newRunRecord, writeRunRecord } from '../run-dir.js';
 type Step = 'prune' | 'quantize' | 'export';
 type ExportFormat = 'tfjs' | 'shrunk' | 'compact';
 
-interface CompressOptions {
+export interface CompressOptions {
   out: string;
   criterion?: PruningCriterion;
   threshold?: number;

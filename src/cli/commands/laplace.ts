@@ -16,7 +16,7 @@ import { finiteNumber, fraction, nonNegativeInt, positiveInt } from '../parse-op
 import { resolveDataset, resolveModel } from '../resolve-inputs.js';
 import { finishRunRecord, newRunRecord, RUN_FILES, writeRunRecord } from '../run-dir.js';
 
-interface LaplaceCommandOptions {
+export interface LaplaceCommandOptions {
   model: string;
   data: string;
   out: string;
