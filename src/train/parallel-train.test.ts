@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../runtime/backend.js';
-import { setGlobalSeed } from '../runtime/random.js';
+import { Random, setGlobalSeed } from '../runtime/random.js';
+import type { Dataset } from '../data/dataset.js';
+import { gaussianFamily } from '../variational/families/gaussianPosterior.js';
 import type { ObjectiveSpec } from '../runtime/parallel/objectiveSpec.js';
 import { objectiveFromSpec } from '../runtime/parallel/objectiveSpec.js';
 import { WorkerPool } from '../runtime/parallel/workerPool.js';
@@ -38,6 +40,50 @@ function relativeDifference(a: Float32Array, b: Float32Array): number {
 
 const data = gaussianBlobs(96, 6, 3, 1);
 
+/** `n` random 6×6 single-channel images with labels from a fixed random linear rule (3 classes). */
+function tinyImages(n: number, seed: number): Dataset {
+  const random = new Random(seed);
+  const x = new Float32Array(n * 36);
+  random.fillNormal(x);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) y[i] = (x[i * 36] + x[i * 36 + 7] > 0 ? 1 : 0) + (x[i * 36 + 20] > 0.5 ? 1 : 0);
+  return { x, y, n, featureShape: [6, 6, 1], numClasses: 3 };
+}
+
+/** Conv(4 filters 3×3, stride 1) → ReLU → max-pool 2 → dense 3, seeded. */
+function tinyConvNet(seed: number): tf.LayersModel {
+  return tf.sequential({
+    layers: [
+      tf.layers.conv2d({
+        filters: 4,
+        kernelSize: 3,
+        activation: 'relu',
+        inputShape: [6, 6, 1],
+        kernelInitializer: tf.initializers.glorotUniform({ seed }),
+      }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
+    ],
+  });
+}
+
+/** A Gaussian mean-field network (normalised densities, as the Rényi objective needs), seeded. */
+function gaussianMlp(seed: number): tf.LayersModel {
+  setGlobalSeed(seed);
+  return tf.sequential({
+    layers: [
+      new BayesianDense({
+        units: 8,
+        activation: 'relu',
+        inputShape: [6],
+        family: gaussianFamily({ initStd: 0.3 }),
+      }),
+      new BayesianDense({ units: 3, family: gaussianFamily({ initStd: 0.3 }) }),
+    ],
+  });
+}
+
 /** A two-layer Sparse VD network whose initial weights depend only on `seed`. */
 function sparseVdMlp(seed: number): tf.LayersModel {
   setGlobalSeed(seed);
@@ -62,11 +108,12 @@ async function bothWays(
   optimizer: OptimizerSpec = { name: 'adam', learningRate: 0.01 },
   epochs = 2,
   batchSize = 32,
+  trainingData: Dataset = data,
 ): Promise<{ single: Float32Array; parallel: Float32Array; singleLoss: number; parallelLoss: number }> {
   const a = build();
   const b = build();
   b.setWeights(a.getWeights());
-  const common = { data, epochs, batchSize, optimizer, seed: 7, progress: 'none' as const };
+  const common = { data: trainingData, epochs, batchSize, optimizer, seed: 7, progress: 'none' as const };
   const r1 = await train({ ...common, model: a, objective: objectiveFromSpec(objective) });
   const r2 = await trainParallel({
     ...common,
@@ -104,6 +151,29 @@ describe('trainParallel', () => {
     );
     expect(relativeDifference(sgd.parallel, sgd.single)).toBeLessThan(1e-5);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('matches train for MAP with 2 workers on a tiny conv net', async () => {
+    const images = tinyImages(64, 2);
+    const r = await bothWays(
+      () => tinyConvNet(8),
+      { kind: 'map' },
+      2,
+      { name: 'adam', learningRate: 0.01 },
+      2,
+      20,
+      images,
+    );
+    expect(relativeDifference(r.parallel, r.single)).toBeLessThan(1e-5);
+  });
+
+  it('matches train for the Rényi bound with 2 workers (shared weight samples, summed log weights)', async () => {
+    const r = await bothWays(() => gaussianMlp(4), { kind: 'renyi', alpha: 0.5, samples: 3 }, 2, {
+      name: 'sgd',
+      learningRate: 0.05,
+    });
+    expect(relativeDifference(r.parallel, r.single)).toBeLessThan(1e-5);
+    expect(r.parallelLoss).toBeCloseTo(r.singleLoss, 3);
   });
 
   it('with 1 worker reproduces train exactly for the ELBO (worker 0 draws train’s noise stream)', async () => {
@@ -177,6 +247,31 @@ describe('trainParallel', () => {
       progress: 'none',
     });
     await expect(run).rejects.toThrow(/the gaussian likelihood needs real-valued targets, got int32 labels/);
+    model.dispose();
+  });
+
+  it('names the workerImports option when a worker cannot rebuild a custom layer', async () => {
+    class Doubling extends tf.layers.Layer {
+      static className = 'ParallelTestDoubling';
+      call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+        return tf.mul(Array.isArray(inputs) ? inputs[0] : inputs, 2);
+      }
+    }
+    tf.serialization.registerClass(Doubling);
+    const model = tf.sequential({
+      layers: [new Doubling({ inputShape: [6] }), tf.layers.dense({ units: 3 })],
+    });
+    await expect(
+      trainParallel({
+        model,
+        data,
+        epochs: 1,
+        batchSize: 32,
+        workers: 2,
+        pool: pools.get(2),
+        progress: 'none',
+      }),
+    ).rejects.toThrow(/could not rebuild the model \(Unknown layer: ParallelTestDoubling.*workerImports/);
     model.dispose();
   });
 
