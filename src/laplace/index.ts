@@ -38,6 +38,7 @@ export { layerJacobian, subsetJacobian, splitByLayer, type LayerSubset } from '.
 export {
   emptyCurvature,
   accumulateCurvature,
+  finishCurvature,
   type Curvature,
   type HessianStructure,
 } from './curvature/curvature.js';

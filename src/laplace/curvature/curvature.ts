@@ -1,6 +1,6 @@
 import type { LayerQuantities } from '../model/preactivationGradients.js';
 import { accumulateDiagonal, type DiagonalCurvature, emptyDiagonalCurvature } from './diagonalCurvature.js';
-import { accumulateFull, emptyFullCurvature, type FullCurvature } from './fullCurvature.js';
+import { accumulateFull, emptyFullCurvature, flushFull, type FullCurvature } from './fullCurvature.js';
 import {
   accumulateKronecker,
   emptyKroneckerCurvature,
@@ -22,7 +22,10 @@ export function emptyCurvature(structure: HessianStructure, parts: readonly Laye
   return emptyFullCurvature(size);
 }
 
-/** Adds one batch's curvature (from its weighted pulled-back cotangents) into `curvature`. */
+/**
+ * Adds one batch's curvature (from its weighted pulled-back cotangents) into `curvature`. Call
+ * {@link finishCurvature} after the last batch (a dense curvature sums a few batches on the backend first).
+ */
 export function accumulateCurvature(
   curvature: Curvature,
   q: LayerQuantities,
@@ -31,6 +34,11 @@ export function accumulateCurvature(
   if (curvature.structure === 'diag') accumulateDiagonal(curvature, q, parts);
   else if (curvature.structure === 'kron') accumulateKronecker(curvature, q, parts);
   else accumulateFull(curvature, q, parts);
+}
+
+/** Completes a curvature after its last batch: moves sums still held on the backend into its float64 arrays. */
+export function finishCurvature(curvature: Curvature): void {
+  if (curvature.structure === 'full') flushFull(curvature);
 }
 
 /** A deep copy (so a fitted posterior can be extended without changing the original). */

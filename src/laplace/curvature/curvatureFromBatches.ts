@@ -10,7 +10,7 @@ import {
 } from '../likelihood.js';
 import type { LaplaceLayout } from '../model/laplaceLayers.js';
 import { disposeQuantities, preactivationGradients } from '../model/preactivationGradients.js';
-import { accumulateCurvature, type Curvature } from './curvature.js';
+import { accumulateCurvature, type Curvature, finishCurvature } from './curvature.js';
 import type { LayerSubset } from './layerJacobian.js';
 
 /** A curvature together with the data log-likelihood statistics gathered in the same passes. */
@@ -38,21 +38,25 @@ export function accumulateFromBatches(
   state: CurvatureState,
 ): void {
   const layers = parts.map((p) => p.layer);
-  for (const batch of batches) {
-    try {
-      const cot =
-        options.type === 'ggn'
-          ? ggnCotangents(options.likelihood)
-          : lossGradientCotangents(options.likelihood, batch.y);
-      const q = preactivationGradients(model, layout, layers, batch.x, cot);
+  try {
+    for (const batch of batches) {
       try {
-        addLikelihoodStats(state.stats, options.likelihood, q.logits, batch.y);
-        accumulateCurvature(state.curvature, q, parts);
+        const cot =
+          options.type === 'ggn'
+            ? ggnCotangents(options.likelihood)
+            : lossGradientCotangents(options.likelihood, batch.y);
+        const q = preactivationGradients(model, layout, layers, batch.x, cot);
+        try {
+          addLikelihoodStats(state.stats, options.likelihood, q.logits, batch.y);
+          accumulateCurvature(state.curvature, q, parts);
+        } finally {
+          disposeQuantities(q);
+        }
       } finally {
-        disposeQuantities(q);
+        tf.dispose([batch.x, batch.y]);
       }
-    } finally {
-      tf.dispose([batch.x, batch.y]);
     }
+  } finally {
+    finishCurvature(state.curvature);
   }
 }

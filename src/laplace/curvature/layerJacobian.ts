@@ -40,10 +40,21 @@ export function layerJacobianColumns(
       rows[s] = Math.floor(local[s] / outputSize);
       cols[s] = local[s] % outputSize;
     }
-    const aS = tf.gather(a, tf.tensor1d(rows, 'int32'), 2);
-    const gS = tf.gather(g, tf.tensor1d(cols, 'int32'), 3);
-    const [m, p, s] = aS.shape;
-    return tf.sum(tf.mul(aS.reshape([1, m, p, s]), gS), 2) as tf.Tensor3D;
+    const rowIdx = tf.tensor1d(rows, 'int32');
+    const colIdx = tf.tensor1d(cols, 'int32');
+    const [m, p] = a.shape;
+    const k = g.shape[0];
+    const s = local.length;
+    // The gathered products are K·M·P·S values: chunk over examples to bound memory on convolutions.
+    const step = Math.max(1, Math.floor(4_000_000 / (k * p * s)));
+    const chunks: tf.Tensor[] = [];
+    for (let start = 0; start < m; start += step) {
+      const size = Math.min(step, m - start);
+      const aS = tf.gather(a.slice([start, 0, 0], [size, -1, -1]), rowIdx, 2);
+      const gS = tf.gather(g.slice([0, start, 0, 0], [-1, size, -1, -1]), colIdx, 3);
+      chunks.push(tf.sum(tf.mul(aS.reshape([1, size, p, s]), gS), 2));
+    }
+    return (chunks.length === 1 ? chunks[0] : tf.concat(chunks, 1)) as tf.Tensor3D;
   });
 }
 
