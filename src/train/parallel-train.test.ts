@@ -253,7 +253,7 @@ describe('trainParallel', () => {
   it('names the workerImports option when a worker cannot rebuild a custom layer', async () => {
     class Doubling extends tf.layers.Layer {
       static className = 'ParallelTestDoubling';
-      call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+      override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
         return tf.mul(Array.isArray(inputs) ? inputs[0] : inputs, 2);
       }
     }
