@@ -104,6 +104,10 @@ export class BayesianConv2D extends BayesianLayer {
     );
   }
 
+  protected linearOutputShape(x: tf.Tensor): number[] {
+    return this.computeOutputShape(x.shape) as number[];
+  }
+
   protected scaleChannels(x: tf.Tensor, scales: tf.Tensor2D): tf.Tensor {
     return tf.mul(x, tf.reshape(scales, [scales.shape[0], 1, 1, scales.shape[1]]));
   }

@@ -1,8 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Random } from '../runtime/random.js';
 import { BayescompError } from '../util/errors.js';
-import { type BaseLayerArgs, BayesianLayer, type BayesianLayerArgs } from './bayesianLayer.js';
-import { matMulPlainGrad } from './fastMatMul.js';
+import {
+  type BaseLayerArgs,
+  BayesianLayer,
+  type BayesianLayerArgs,
+  type LocalReparameterisationArgs,
+} from './bayesianLayer.js';
+import { localReparameterisedDense } from './localReparameterisation.js';
 import { randomSigns } from './noise.js';
 
 /** Arguments of {@link BayesianDense}: `units` plus the Bayesian and standard layer arguments. */
@@ -59,7 +64,26 @@ export class BayesianDense extends BayesianLayer {
   }
 
   protected linear(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
-    return matMulPlainGrad(x as tf.Tensor2D, w as tf.Tensor2D);
+    // The built-in gradient forms only the gradients the tape needs; the runtime's BatchMatMul wrapper turns its
+    // transposed products into explicit transposes and plain products on wasm.
+    return tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D);
+  }
+
+  protected linearOutputShape(x: tf.Tensor): number[] {
+    return [x.shape[0], this.units];
+  }
+
+  /** {@link localReparameterisedDense} (same values and gradients as the composition); composed with group scales. */
+  protected override localReparameterised(args: LocalReparameterisationArgs): tf.Tensor {
+    if (args.outputScale) return super.localReparameterised(args);
+    return localReparameterisedDense({
+      x: args.x as tf.Tensor2D,
+      mean: args.mean as tf.Tensor2D,
+      variance: args.variance as tf.Tensor2D,
+      noise: args.noise as tf.Tensor2D,
+      biasMean: args.biasMean as tf.Tensor1D | undefined,
+      biasVariance: args.biasVariance as tf.Tensor1D | undefined,
+    });
   }
 
   protected scaleChannels(x: tf.Tensor, scales: tf.Tensor2D): tf.Tensor {

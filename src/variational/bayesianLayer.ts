@@ -11,6 +11,7 @@ import {
   type FamilyOptionValue,
   type WeightInitializer,
 } from './families/posteriorFamily.js';
+import { LRT_VARIANCE_EPSILON } from './localReparameterisation.js';
 import { noiseSource, standardNormal } from './noise.js';
 
 /**
@@ -57,8 +58,21 @@ export interface WeightSample {
   readonly bias?: tf.Tensor;
 }
 
-/** Variance floor inside the square root of local reparameterisation (keeps the gradient finite at zero variance). */
-const VARIANCE_EPSILON = 1e-8;
+/** What {@link BayesianLayer} hands to its local reparameterisation: input, kernel moments, bias moments, noise. */
+export interface LocalReparameterisationArgs {
+  /** The layer input (already multiplied by input group scales). */
+  readonly x: tf.Tensor;
+  readonly mean: tf.Tensor;
+  readonly variance: tf.Tensor;
+  /** Output group scales `[batch, outputs]` of hierarchical families. */
+  readonly outputScale?: tf.Tensor2D;
+  /** Standard normal noise shaped like the linear map's output. */
+  readonly noise: tf.Tensor;
+  /** The deterministic bias, or the Bayesian bias's mean. */
+  readonly biasMean?: tf.Tensor;
+  /** The Bayesian bias's variance. */
+  readonly biasVariance?: tf.Tensor;
+}
 
 /**
  * Common machinery of {@link BayesianDense} and {@link BayesianConv2D}: families, bias, reparameterisation modes,
@@ -113,6 +127,28 @@ export abstract class BayesianLayer extends tf.layers.Layer {
   protected abstract scaleChannels(x: tf.Tensor, scales: tf.Tensor2D): tf.Tensor;
   /** Random sign tensor broadcastable against the input (input = true) or output of the linear map, for Flipout. */
   protected abstract flipoutSigns(x: tf.Tensor, channels: number, random: Random): tf.Tensor;
+  /** Shape of {@link linear}'s result for input `x`. */
+  protected abstract linearOutputShape(x: tf.Tensor): number[];
+
+  /**
+   * Local reparameterisation with the layer's linear map, as a composition of TF.js ops:
+   * y = (z ⊙ (x·μ) + b_μ) + sqrt(z² ⊙ (x²·σ²) + b_σ² + 1e-8) ⊙ ε, where output group scales z multiply the weights,
+   * not the bias ((z·w̃)·x has mean z·m and variance z²·v). Subclasses may replace it by a fused op with the same
+   * values and gradients.
+   */
+  protected localReparameterised(args: LocalReparameterisationArgs): tf.Tensor {
+    const { x, mean, variance, outputScale, noise, biasMean, biasVariance } = args;
+    let m = this.linear(x, mean);
+    let v = this.linear(tf.square(x), variance);
+    if (outputScale) {
+      m = this.scaleChannels(m, outputScale);
+      v = this.scaleChannels(v, tf.square(outputScale) as tf.Tensor2D);
+    }
+    if (biasMean) m = tf.add(m, biasMean);
+    if (biasVariance) v = tf.add(v, biasVariance);
+    return tf.add(m, tf.mul(tf.sqrt(tf.add(v, LRT_VARIANCE_EPSILON)), noise));
+  }
+
   /** Reshapes inputs to what {@link linear} accepts and back (dense layers flatten leading axes). */
   protected prepareInput(x: tf.Tensor): tf.Tensor {
     return x;
@@ -242,21 +278,16 @@ export abstract class BayesianLayer extends tf.layers.Layer {
     const { mean, variance } = family.localMoments();
     let y: tf.Tensor;
     if (mode === 'local') {
-      let m = this.linear(input, mean);
-      let v = this.linear(tf.square(input), variance);
-      // Output group scales z multiply the weights, not the bias: (z·w̃)·x has mean z·m and variance z²·v.
-      if (scales.output) {
-        m = this.scaleChannels(m, scales.output);
-        v = this.scaleChannels(v, tf.square(scales.output));
-      }
-      if (this.biasFamily) {
-        const biasMoments = this.biasFamily.localMoments();
-        m = tf.add(m, biasMoments.mean);
-        v = tf.add(v, biasMoments.variance);
-      } else if (this.biasVariable) {
-        m = tf.add(m, this.biasVariable.read());
-      }
-      y = tf.add(m, tf.mul(tf.sqrt(tf.add(v, VARIANCE_EPSILON)), standardNormal(m.shape, random)));
+      const biasMoments = this.biasFamily?.localMoments();
+      y = this.localReparameterised({
+        x: input,
+        mean,
+        variance,
+        outputScale: scales.output,
+        biasMean: biasMoments ? biasMoments.mean : this.biasVariable?.read(),
+        biasVariance: biasMoments?.variance,
+        noise: standardNormal(this.linearOutputShape(input), random),
+      });
     } else {
       const perturbation = tf.mul(tf.sqrt(variance), standardNormal(mean.shape, random));
       const inputSigns = this.flipoutSigns(input, this.kernelAxisSize(mean, true), random);
