@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { getGlobalRandom, type Random } from '../../runtime/random.js';
 import { gaussianLogDensity } from '../gaussianKl.js';
-import { LOG_ALPHA_CLIP, logUniformKl, sparseLogAlpha } from '../logUniformKl.js';
+import { LOG_ALPHA_CLIP, sparseLogAlpha } from '../logUniformKl.js';
 import { standardNormal } from '../noise.js';
+import { sparseVdKl } from '../sparseVdKl.js';
 import {
   type FamilyBuildContext,
   type FamilyOptionValue,
@@ -102,8 +103,10 @@ export class LogUniformPosterior implements PosteriorFamily {
     return sparseLogAlpha(theta, logSigma2, this.clip);
   }
 
+  /** `logUniformKl(logAlpha())`, as the fused op {@link sparseVdKl} (closed-form gradient). */
   kl(): tf.Scalar {
-    return tf.tidy(() => logUniformKl(this.logAlpha()));
+    const { theta, logSigma2 } = this.vars();
+    return sparseVdKl(theta, logSigma2, this.clip);
   }
 
   logPosterior(w: tf.Tensor): tf.Scalar {
