@@ -11,6 +11,7 @@ import {
   SMALL_SUM_CAPACITY,
   type EpochOutcome,
   type EpochTask,
+  type StepTimings,
   type TrainInit,
   type TrainSharedMemory,
 } from '../runtime/parallel/trainWorker.js';
@@ -61,6 +62,8 @@ export interface ParallelTrainOptions extends Omit<
 /** What {@link trainParallel} returns: `train`'s result and the number of workers used. */
 export interface ParallelTrainResult extends TrainResult {
   readonly workers: number;
+  /** Per epoch, per worker: milliseconds spent computing, exchanging gradients (waiting included) and updating. */
+  readonly timings: readonly (readonly StepTimings[])[];
 }
 
 /**
@@ -123,6 +126,7 @@ export async function trainParallel(options: ParallelTrainOptions): Promise<Para
   const barrier = new SharedBarrier(shared.barrier, workers);
   const reporter = createProgressReporter(options.progress ?? 'auto', options.progressStream);
   const history: EpochLog[] = [];
+  const timings: StepTimings[][] = [];
   let steps = 0;
   let stoppedEarly = false;
   let pool: WorkerPool | undefined;
@@ -169,6 +173,7 @@ export async function trainParallel(options: ParallelTrainOptions): Promise<Para
       } finally {
         clearInterval(ticker);
       }
+      timings.push(outcomes.map((o) => o.timings));
       const diverged = outcomes[0].diverged;
       if (diverged) {
         throw new BayescompError(
@@ -236,6 +241,7 @@ export async function trainParallel(options: ParallelTrainOptions): Promise<Para
     stoppedEarly,
     seconds: (performance.now() - startTime) / 1000,
     workers,
+    timings,
   };
 }
 

@@ -59,9 +59,20 @@ export interface EpochTask {
   readonly shuffled: boolean;
 }
 
+/** Milliseconds a worker spent in each part of its steps during one epoch. */
+export interface StepTimings {
+  /** Building the batch, the forward and backward pass and reading the gradient. */
+  readonly compute: number;
+  /** Waiting at the barrier for the other workers, and summing their gradients. */
+  readonly exchange: number;
+  /** Weight decay and the optimiser update. */
+  readonly update: number;
+}
+
 /** What a worker reports after an epoch. */
 export interface EpochOutcome {
   readonly steps: number;
+  readonly timings: StepTimings;
   /** Set when a step's summed loss was NaN/Inf; the update of that step was not applied. */
   readonly diverged?: { readonly step: number; readonly value: number };
 }
@@ -135,6 +146,13 @@ function epochSteps(r: Replica, task: EpochTask): EpochOutcome {
   const { data, batchSize, stepsPerEpoch, workers, index, shared } = init;
   const termCount = objective.termNames.length;
   const rowLength = workers * (1 + termCount);
+  const timings = { compute: 0, exchange: 0, update: 0 };
+  let clock = performance.now();
+  const lap = (part: keyof StepTimings) => {
+    const now = performance.now();
+    timings[part] += now - clock;
+    clock = now;
+  };
   for (let step = 0; step < task.learningRates.length; step++) {
     const learningRate = task.learningRates[step];
     setOptimizerLearningRate(r.optimizer, learningRate);
@@ -175,16 +193,19 @@ function epochSteps(r: Replica, task: EpochTask): EpochOutcome {
     } finally {
       if (batch) tf.dispose([batch.x, batch.y]);
     }
+    lap('compute');
     const summed = r.gradientSum.finish(r.parameterCount);
+    lap('exchange');
     let loss = 0;
     for (let w = 0; w < workers; w++) loss += shared.stepValues[step * rowLength + w * (1 + termCount)];
-    if (!Number.isFinite(loss)) return { steps: step, diverged: { step, value: loss } };
+    if (!Number.isFinite(loss)) return { steps: step, timings, diverged: { step, value: loss } };
     applyDecoupledWeightDecay(r.decayed, learningRate, r.decay);
     applySummedGradients(r, summed);
     if (index === 0) Atomics.store(shared.progress, 0, step + 1);
+    lap('update');
   }
   if (index === 0) writeWeights(r.model, shared.weights);
-  return { steps: task.learningRates.length };
+  return { steps: task.learningRates.length, timings };
 }
 
 /** This worker's gradient (into `gradients`, flattened in variable order) and logged contributions (into `values`). */
