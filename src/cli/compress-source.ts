@@ -11,8 +11,10 @@ import { resolveModel } from './resolve-inputs.js';
 export interface CompressionSource {
   /** `variational` (a Bayesian run), `laplace` (a Laplace directory) or `point` (weights only). */
   readonly kind: 'variational' | 'laplace' | 'point';
-  /** A deterministic model of stock layers producing logits (posterior means / MAP), to be masked in place. */
+  /** A deterministic model of stock layers (posterior means / MAP), masked in place and exported as it is. */
   readonly model: tf.LayersModel;
+  /** The same network producing logits (shares the weights), for evaluation. */
+  readonly logits: tf.LayersModel;
   /** Kernel posteriors (point estimates for layers the posterior does not cover). */
   readonly posteriors: WeightPosterior[];
   /** The criterion that fits the posterior when none is asked for. */
@@ -26,20 +28,21 @@ export interface CompressionSource {
 /** Loads what `prune`/`quantize`/`export` work on: a run directory, a Laplace directory, or a `model.json`. */
 export async function loadCompressionSource(spec: string, seed = 0): Promise<CompressionSource> {
   if (await isLaplaceDir(spec)) {
-    const { model, posterior } = await loadLaplaceDir(spec);
+    const { model, logits, posterior } = await loadLaplaceDir(spec);
     const covered = laplaceWeightPosteriors(posterior);
     const names = new Set(covered.map((p) => p.name));
     const posteriors = [...covered, ...pointWeightPosteriors(model).filter((p) => !names.has(p.name))];
     posterior.dispose();
-    return { kind: 'laplace', model, posteriors, defaultCriterion: 'snr', codebooks: new Map() };
+    return { kind: 'laplace', model, logits, posteriors, defaultCriterion: 'snr', codebooks: new Map() };
   }
-  const { logits } = await resolveModel(spec, undefined, seed);
+  const { model: stored, logits } = await resolveModel(spec, undefined, seed);
   const layers = bayesianLayers(logits);
   if (layers.length === 0) {
     return {
       kind: 'point',
-      model: logits,
-      posteriors: pointWeightPosteriors(logits),
+      model: stored,
+      logits,
+      posteriors: pointWeightPosteriors(stored),
       defaultCriterion: 'magnitude',
       codebooks: new Map(),
     };
@@ -53,10 +56,12 @@ export async function loadCompressionSource(spec: string, seed = 0): Promise<Com
   }
   const sparse = posteriors.some((p) => p.logAlpha !== undefined);
   const defaultThresholds = Object.fromEntries(layers.map((l) => [l.name, l.pruneThreshold]));
+  const deterministic = toDeterministic(logits, { use: 'mean' });
   return {
     defaultThresholds,
     kind: 'variational',
-    model: toDeterministic(logits, { use: 'mean' }),
+    model: deterministic,
+    logits: deterministic,
     posteriors,
     defaultCriterion: sparse ? 'log-alpha' : 'snr',
     codebooks,

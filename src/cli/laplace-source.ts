@@ -18,12 +18,19 @@ export async function isLaplaceDir(dir: string): Promise<boolean> {
   );
 }
 
-/** Loads the MAP model (logits) and the posterior of a `bayescomp laplace` output directory. */
+/**
+ * Loads the MAP model of a `bayescomp laplace` output directory as saved (the Laplace module takes the logits before
+ * a folded softmax itself), its logits view, and the posterior.
+ */
 export async function loadLaplaceDir(
   dir: string,
-): Promise<{ model: tf.LayersModel; posterior: LaplacePosterior }> {
-  const model = splitOutputActivation(await loadModel(join(dir, RUN_FILES.model))).logits;
-  return { model, posterior: await LaplacePosterior.load(dir, model) };
+): Promise<{ model: tf.LayersModel; logits: tf.LayersModel; posterior: LaplacePosterior }> {
+  const model = await loadModel(join(dir, RUN_FILES.model));
+  return {
+    model,
+    logits: splitOutputActivation(model).logits,
+    posterior: await LaplacePosterior.load(dir, model),
+  };
 }
 
 /** The Laplace predictive as a {@link Predictive} for evaluation. */

@@ -171,7 +171,7 @@ export async function runCompress(
       ]),
     );
     setKernels(source.model, kernels);
-    return deterministicValidationMetrics(source.model, test);
+    return deterministicValidationMetrics(source.logits, test);
   };
   const before = await evaluate(undefined);
   const spec = await choosePruning(source, criterion, options, before, evaluate);
@@ -200,7 +200,7 @@ export async function runCompress(
   const quantized = quantizeKernels(source.posteriors, masks, method);
   setKernels(source.model, quantized.kernels);
   const quantizedMetrics =
-    method && test ? await deterministicValidationMetrics(source.model, test) : undefined;
+    method && test ? await deterministicValidationMetrics(source.logits, test) : undefined;
   const summary = summarizeCompression(source.posteriors, masks, quantized.precisions);
   const bytes: Record<string, number> = {};
   let units: CompressResult['units'];

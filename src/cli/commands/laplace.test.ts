@@ -1,7 +1,10 @@
-import { mkdtemp } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { saveModel } from '../../models/file-io.js';
+import { initBackend } from '../../runtime/backend.js';
 import { runCliCaptured } from '../test-utils.js';
 
 interface Metrics {
@@ -75,6 +78,56 @@ describe('bayescomp laplace', () => {
     expect(again.accuracy).toBe(result.laplace.accuracy);
     expect(again.nll).toBeCloseTo(result.laplace.nll, 6);
     expect(again.ood?.auroc_maxprob).toBeCloseTo(result.laplace.ood!.auroc_maxprob, 6);
+  });
+
+  it('works on a user model with a softmax folded into its last Dense layer (Keras style)', async () => {
+    await initBackend();
+    const dir = await mkdtemp(join(tmpdir(), 'bayescomp-laplace-softmax-'));
+    const user = tf.sequential();
+    user.add(tf.layers.flatten({ inputShape: [28, 28, 1] }));
+    user.add(tf.layers.dense({ units: 16, activation: 'relu' }));
+    user.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
+    await saveModel(user, join(dir, 'user'));
+    const run = join(dir, 'trained');
+    expect(
+      (
+        await runCliCaptured([
+          'train',
+          '--model',
+          join(dir, 'user'),
+          '--data',
+          'fashion-mnist-subset',
+          '--epochs',
+          '1',
+          '--out',
+          run,
+          '--progress',
+          'none',
+        ])
+      ).code,
+    ).toBe(0);
+    // The trained model is saved as the user had it: still ending in a softmax.
+    const saved = JSON.parse(await readFile(join(run, 'model', 'model.json'), 'utf8')) as {
+      modelTopology: unknown;
+    };
+    expect(JSON.stringify(saved.modelTopology)).toMatch(/"activation":"softmax"/);
+    const fitted = await runCliCaptured([
+      'laplace',
+      '--model',
+      run,
+      '--data',
+      'fashion-mnist-subset',
+      '--out',
+      join(dir, 'laplace'),
+      '--json',
+    ]);
+    expect(fitted.err).not.toMatch(/internal error/);
+    expect(fitted.code).toBe(0);
+    const result = JSON.parse(fitted.out) as { parameters: number; map: Metrics; laplace: Metrics };
+    // The last layer (16·10 weights + 10 biases) is found behind its softmax.
+    expect(result.parameters).toBe(170);
+    // One epoch is far from a mode, so only the decisions are compared: the probit predictive keeps them.
+    expect(Math.abs(result.laplace.accuracy - result.map.accuracy)).toBeLessThan(0.03);
   });
 
   it('refuses a subnetwork without a full Hessian', async () => {

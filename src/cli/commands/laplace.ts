@@ -186,7 +186,7 @@ export async function runLaplace(options: LaplaceCommandOptions, io: CliIo): Pro
       `fitting a ${options.hessian} Laplace over ${options.subset} weights of ${origin} on ${fitData.n} examples\n`,
     );
     const start = performance.now();
-    const posterior = fitLaplace(logits, fitData, {
+    const posterior = fitLaplace(model, fitData, {
       hessian: options.hessian,
       curvature: options.curvature,
       subset: toSubset(options),
