@@ -19,7 +19,7 @@ describe.skipIf(browserTestsSkipped())(browserSuiteTitle('bayescomp demo'), () =
       code,
       out: stdout,
       err,
-    } = await runCliCaptured(['demo', '--out', out, '--epochs', '2', '--vd-epochs', '2', '--json']);
+    } = await runCliCaptured(['demo', '--out', out, '--epochs', '1', '--vd-epochs', '1', '--json']);
     expect(err).not.toMatch(/internal error/);
     expect(code).toBe(0);
     const result = JSON.parse(stdout) as {
@@ -62,5 +62,5 @@ describe.skipIf(browserTestsSkipped())(browserSuiteTitle('bayescomp demo'), () =
     } finally {
       await browser.close();
     }
-  }, 300_000);
+  }, 600_000);
 });
