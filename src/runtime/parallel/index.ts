@@ -1,6 +1,7 @@
 /**
  * Using more than one core: worker threads each holding a TF.js backend and a replica of the model, for
- * data-parallel training (`trainParallel`) and Monte-Carlo prediction split by example chunks (`parallelPredict`).
+ * data-parallel training (`trainParallel`), Laplace curvature split by examples (`fitLaplaceParallel`) and Monte-Carlo
+ * prediction split by example chunks (`parallelPredict`).
  * Node only (worker_threads, SharedArrayBuffer): not part of the browser entry.
  */
 export { WorkerPool, type WorkerPoolOptions } from './workerPool.js';

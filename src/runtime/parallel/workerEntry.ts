@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 // Registers the Bayesian layers with TF.js serialization, so replicas of Bayesian models can be rebuilt.
 import '../../variational/index.js';
 import { initBackend, type BackendName } from '../backend.js';
+import { laplaceTasks } from './laplaceWorker.js';
 import { predictTasks } from './predictWorker.js';
 import { trainTasks } from './trainWorker.js';
 import { serializeError, type WorkerReply, type WorkerRequest, type WorkerStartData } from './workerPool.js';
@@ -19,6 +20,7 @@ const tasks: Record<string, (payload: never) => unknown> = {
   ready: () => true,
   ...trainTasks,
   ...predictTasks,
+  ...laplaceTasks,
 };
 
 const ready = (async () => {
