@@ -1,6 +1,7 @@
 import { BayescompError } from '../util/errors.js';
 import type { LaplaceLayout } from './model/laplaceLayers.js';
 import type { PosteriorStructure } from './structures/posteriorStructure.js';
+import { normalCdf } from '../util/special-functions.js';
 
 /** Per-weight pruning evidence from the Laplace marginals q(w_i) = N(μ_i, σ_i²) (seed 000, "Pruning strategy"). */
 export interface LaplacePruningScores {
@@ -19,29 +20,8 @@ export interface LaplacePruningScores {
   readonly logBayesFactor: Float64Array;
 }
 
-/** Standard normal CDF, via erfc (W. J. Cody's rational Chebyshev approximation, |error| < 1.2e-7). */
-export function normalCdf(x: number): number {
-  const z = Math.abs(x) / Math.SQRT2;
-  const t = 1 / (1 + 0.5 * z);
-  const erfc =
-    t *
-    Math.exp(
-      -z * z -
-        1.26551223 +
-        t *
-          (1.00002368 +
-            t *
-              (0.37409196 +
-                t *
-                  (0.09678418 +
-                    t *
-                      (-0.18628806 +
-                        t *
-                          (0.27886807 +
-                            t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return x >= 0 ? 1 - 0.5 * erfc : 0.5 * erfc;
-}
+/** The standard normal CDF, shared with the compression rules (src/util/special-functions.ts). */
+export { normalCdf };
 
 /** Scores every covered weight from its posterior mean, marginal variance and prior precision. */
 export function laplacePruningScores(
