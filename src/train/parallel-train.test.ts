@@ -153,6 +153,15 @@ describe('trainParallel', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it.each([
+    { name: 'momentum', learningRate: 0.05, momentum: 0.9, nesterov: true },
+    { name: 'rmsprop', learningRate: 0.01, momentum: 0.5 },
+    { name: 'adam', learningRate: 0.01, decoupledWeightDecay: 0.1 },
+  ] as const)('matches train with the $name optimiser split between the workers', async (optimizer) => {
+    const r = await bothWays(() => smallMlp(6, [16], 3, 5), { kind: 'map' }, 2, optimizer, 1);
+    expect(relativeDifference(r.parallel, r.single)).toBeLessThan(1e-5);
+  });
+
   it('matches train for MAP with 2 workers on a tiny conv net', async () => {
     const images = tinyImages(64, 2);
     const r = await bothWays(

@@ -5,7 +5,7 @@ import { readWeights, snapshotModel } from '../runtime/parallel/modelSnapshot.js
 import type { ObjectiveSpec } from '../runtime/parallel/objectiveSpec.js';
 import { RUN_STREAM, deriveRunSeed } from '../runtime/parallel/seeds.js';
 import { shardObjectiveFromSpec } from '../runtime/parallel/shardObjective.js';
-import { shareDataset, sharedFloat64, sharedInt32 } from '../runtime/parallel/sharedMemory.js';
+import { shareDataset, sharedFloat32, sharedFloat64, sharedInt32 } from '../runtime/parallel/sharedMemory.js';
 import { SharedSum } from '../runtime/parallel/sharedSum.js';
 import {
   SMALL_SUM_CAPACITY,
@@ -116,7 +116,8 @@ export async function trainParallel(options: ParallelTrainOptions): Promise<Para
   const valuesPerWorker = 1 + termNames.length;
   const shared: TrainSharedMemory = {
     barrier: SharedBarrier.allocate(),
-    gradients: SharedSum.allocate(workers, parameterCount),
+    gradients: sharedFloat32(workers * parameterCount),
+    parameters: sharedFloat32(parameterCount),
     small: SharedSum.allocate(workers, SMALL_SUM_CAPACITY),
     order: sharedInt32(data.n),
     stepValues: sharedFloat64(stepsPerEpoch * workers * valuesPerWorker),

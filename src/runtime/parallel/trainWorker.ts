@@ -2,15 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { makeBatch, sliceBatch } from '../../data/batches.js';
 import type { Dataset } from '../../data/dataset.js';
 import { kernelVariables } from '../../train/map-objective.js';
-import {
-  applyDecoupledWeightDecay,
-  createOptimizer,
-  setOptimizerLearningRate,
-  type OptimizerSpec,
-} from '../../train/optimizers.js';
+import { validateOptimizerSpec, type OptimizerSpec } from '../../train/optimizers.js';
 import type { Batch, StepContext } from '../../train/types.js';
 import { Random } from '../random.js';
 import { SharedBarrier } from './barrier.js';
+import { FlatOptimizer } from './flatOptimizer.js';
 import { restoreModel, writeWeights, type ModelSnapshot } from './modelSnapshot.js';
 import type { ObjectiveSpec } from './objectiveSpec.js';
 import { RUN_STREAM, deriveRunSeed } from './seeds.js';
@@ -38,7 +34,10 @@ export interface TrainInit {
 /** The shared buffers of a parallel run (made by the main thread). */
 export interface TrainSharedMemory {
   readonly barrier: SharedArrayBuffer;
-  readonly gradients: SharedArrayBuffer;
+  /** Float32 `[workers, P]`: each worker's gradient, flattened in trainable-variable order. */
+  readonly gradients: Float32Array;
+  /** Float32 `[P]`: the trainable parameters, each worker updating its own range of them every step. */
+  readonly parameters: Float32Array;
   readonly small: SharedArrayBuffer;
   /** Int32 `[n]`: the epoch's example order (written by the main thread before each epoch). */
   readonly order: Int32Array;
@@ -63,9 +62,9 @@ export interface EpochTask {
 export interface StepTimings {
   /** Building the batch, the forward and backward pass and reading the gradient. */
   readonly compute: number;
-  /** Waiting at the barrier for the other workers, and summing their gradients. */
+  /** Waiting at the two per-step barriers for the other workers. */
   readonly exchange: number;
-  /** Weight decay and the optimiser update. */
+  /** Summing this worker's range of the gradients, its optimiser update, and loading the new parameters. */
   readonly update: number;
 }
 
@@ -82,13 +81,17 @@ interface Replica {
   readonly init: TrainInit;
   readonly model: tf.LayersModel;
   readonly objective: ShardObjective;
-  readonly optimizer: tf.Optimizer;
   readonly variables: tf.Variable[];
-  readonly decayed: tf.Variable[];
+  /** This worker's range `[start, end)` of the flat parameter vector, and the optimiser over it. */
+  readonly range: readonly [number, number];
+  readonly optimizer: FlatOptimizer;
+  /** Decoupled weight decay λ and which values of the range it covers (kernels). */
   readonly decay: number;
+  readonly decayMask: Uint8Array;
+  /** This worker's range of the summed gradient (reused every step). */
+  readonly summed: Float32Array;
   readonly random: Random;
   readonly barrier: SharedBarrier;
-  readonly gradientSum: SharedSum;
   readonly smallSum: SharedSum;
   readonly parameterCount: number;
 }
@@ -110,6 +113,22 @@ async function initTrain(init: TrainInit): Promise<{ parameters: number }> {
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable).filter((v) => v.trainable);
   const parameterCount = variables.reduce((sum, v) => sum + v.size, 0);
   const barrier = new SharedBarrier(init.shared.barrier, init.workers);
+  validateOptimizerSpec(init.optimizer);
+  const range = shardRange(parameterCount, init.workers, init.index);
+  const length = range[1] - range[0];
+  const decay = init.optimizer.decoupledWeightDecay ?? 0;
+  const decayMask = new Uint8Array(decay > 0 ? length : 0);
+  const kernels = new Set(decay > 0 ? kernelVariables(model) : []);
+  let offset = 0;
+  for (const v of variables) {
+    // This worker's part of the flat vector starts as its replica's (all replicas are equal).
+    const values = v.dataSync() as Float32Array;
+    for (let i = Math.max(offset, range[0]); i < Math.min(offset + v.size, range[1]); i++) {
+      init.shared.parameters[i] = values[i - offset];
+      if (kernels.has(v)) decayMask[i - range[0]] = 1;
+    }
+    offset += v.size;
+  }
   // Worker 0 draws the stream `train` uses for its objective, so a one-worker run reproduces `train`; objectives
   // whose workers must draw the same samples (Rényi) share it, the others give each worker its own stream.
   const stream = objective.sharedNoise ? 0 : init.index;
@@ -117,13 +136,14 @@ async function initTrain(init: TrainInit): Promise<{ parameters: number }> {
     init,
     model,
     objective,
-    optimizer: createOptimizer(init.optimizer),
     variables,
-    decayed: (init.optimizer.decoupledWeightDecay ?? 0) > 0 ? kernelVariables(model) : [],
-    decay: init.optimizer.decoupledWeightDecay ?? 0,
+    range,
+    optimizer: new FlatOptimizer(init.optimizer, length),
+    decay,
+    decayMask,
+    summed: new Float32Array(length),
     random: new Random(deriveRunSeed(init.seed, RUN_STREAM.objective, stream)),
     barrier,
-    gradientSum: new SharedSum(init.shared.gradients, init.workers, init.index, parameterCount, barrier),
     smallSum: new SharedSum(init.shared.small, init.workers, init.index, SMALL_SUM_CAPACITY, barrier),
     parameterCount,
   };
@@ -155,7 +175,6 @@ function epochSteps(r: Replica, task: EpochTask): EpochOutcome {
   };
   for (let step = 0; step < task.learningRates.length; step++) {
     const learningRate = task.learningRates[step];
-    setOptimizerLearningRate(r.optimizer, learningRate);
     const start = step * batchSize;
     const m = Math.min(start + batchSize, data.n) - start;
     const [a, b] = shardRange(m, workers, index);
@@ -178,7 +197,7 @@ function epochSteps(r: Replica, task: EpochTask): EpochOutcome {
           ? makeBatch(data, shared.order.subarray(start + a, start + b))
           : sliceBatch(data, start + a, start + b)
         : undefined;
-    const gradients = r.gradientSum.begin(r.parameterCount);
+    const gradients = shared.gradients.subarray(index * r.parameterCount, (index + 1) * r.parameterCount);
     const values = shared.stepValues.subarray(
       step * rowLength + index * (1 + termCount),
       step * rowLength + (index + 1) * (1 + termCount),
@@ -194,13 +213,18 @@ function epochSteps(r: Replica, task: EpochTask): EpochOutcome {
       if (batch) tf.dispose([batch.x, batch.y]);
     }
     lap('compute');
-    const summed = r.gradientSum.finish(r.parameterCount);
+    r.barrier.arriveAndWait();
     lap('exchange');
     let loss = 0;
     for (let w = 0; w < workers; w++) loss += shared.stepValues[step * rowLength + w * (1 + termCount)];
     if (!Number.isFinite(loss)) return { steps: step, timings, diverged: { step, value: loss } };
-    applyDecoupledWeightDecay(r.decayed, learningRate, r.decay);
-    applySummedGradients(r, summed);
+    updateRange(r, learningRate);
+    lap('update');
+    // Every range is updated before anyone reads the new parameters; nobody writes gradients or parameters again
+    // before passing the next step's first barrier, by which time everyone has loaded them.
+    r.barrier.arriveAndWait();
+    lap('exchange');
+    loadParameters(r);
     if (index === 0) Atomics.store(shared.progress, 0, step + 1);
     lap('update');
   }
@@ -247,18 +271,32 @@ function shardGradients(
   }
 }
 
-function applySummedGradients(r: Replica, summed: Float32Array): void {
-  let offset = 0;
-  const named = r.variables.map((v) => {
-    const tensor = tf.tensor(summed.subarray(offset, offset + v.size), v.shape, 'float32');
-    offset += v.size;
-    return { name: v.name, tensor };
-  });
-  try {
-    r.optimizer.applyGradients(named);
-  } finally {
-    tf.dispose(named.map((n) => n.tensor));
+/** Sums this worker's range of every worker's gradient (in worker order) and takes the optimiser step on it. */
+function updateRange(r: Replica, learningRate: number): void {
+  const [start, end] = r.range;
+  const { gradients, parameters } = r.init.shared;
+  const p = r.parameterCount;
+  const summed = r.summed;
+  summed.set(gradients.subarray(start, end));
+  for (let w = 1; w < r.init.workers; w++) {
+    const slot = gradients.subarray(w * p + start, w * p + end);
+    for (let i = 0; i < summed.length; i++) summed[i] += slot[i];
   }
+  const decay = r.decay > 0 ? { factor: 1 - learningRate * r.decay, mask: r.decayMask } : undefined;
+  r.optimizer.step(parameters, start, summed, learningRate, decay);
+}
+
+/** Loads the shared parameter vector into this replica's variables. */
+function loadParameters(r: Replica): void {
+  const parameters = r.init.shared.parameters;
+  let offset = 0;
+  tf.tidy(() => {
+    for (const v of r.variables) {
+      // A copy: some backends (cpu) keep the array they are given, and the shared one changes every step.
+      v.assign(tf.tensor(parameters.slice(offset, offset + v.size), v.shape, 'float32'));
+      offset += v.size;
+    }
+  });
 }
 
 /** The objective's epoch-end update on this replica, with the logs the main thread computed. */
@@ -283,7 +321,6 @@ function requireReplica(): Replica {
 
 function disposeReplica(): boolean {
   if (replica) {
-    replica.optimizer.dispose();
     replica.model.dispose();
     replica = undefined;
   }
