@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { getGlobalRandom, type Random } from '../runtime/random.js';
+import { fillZigguratNormal } from './zigguratNormal.js';
 
 let current: Random | undefined;
 
@@ -25,11 +26,12 @@ export function noiseSource(): Random {
 
 /**
  * A tensor of independent standard normal draws, filled in bulk from the current noise source (one JavaScript fill
- * and one upload, rather than one TF.js random op with its own generator per call).
+ * and one upload, rather than one TF.js random op with its own generator per call). Drawn by the ziggurat method
+ * ({@link fillZigguratNormal}), about four times faster than Box–Muller.
  */
 export function standardNormal(shape: readonly number[], random: Random = noiseSource()): tf.Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(random.fillNormal(new Float32Array(size)), shape.slice(), 'float32');
+  return tf.tensor(fillZigguratNormal(new Float32Array(size), random), shape.slice(), 'float32');
 }
 
 /** A tensor of independent random signs (±1 with probability ½ each), 32 signs per generator draw. */
