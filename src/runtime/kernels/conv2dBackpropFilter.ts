@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { cropOrPadNhwc } from './convWindow.js';
+import { filterGradientByMatMul } from './convByMatMul.js';
 import { withKernelScope } from './kernelScope.js';
+import { WasmHeap } from './wasmHeap.js';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
@@ -69,6 +71,8 @@ function conv2dBackpropFilter(
   return withKernelScope(backend, backendName, (scope) => {
     const xNhwc = channelsFirst ? scope.transpose(x, [0, 2, 3, 1]) : x;
     const dyNhwc = channelsFirst ? scope.transpose(dy, [0, 2, 3, 1]) : dy;
+    const heap = WasmHeap.of(backend);
+    if (heap !== undefined) return filterGradientByMatMul(scope, heap, xNhwc, dyNhwc, info);
     const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
     const window = cropOrPadNhwc(
       scope,

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { cropOrPadNhwc, spreadByStrides } from './convWindow.js';
+import { inputGradientByMatMul } from './convByMatMul.js';
 import { type KernelScope, withKernelScope } from './kernelScope.js';
+import { WasmHeap } from './wasmHeap.js';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
@@ -64,10 +66,16 @@ function conv2dBackpropInput(
       `Conv2DBackpropInput: dy has shape [${dy.shape}] but the convolution's output is [${info.outShape}]`,
     );
   }
+  const dyNhwc = channelsFirst ? scope.transpose(dy, [0, 2, 3, 1]) : dy;
+  const heap = WasmHeap.of(scope.backend);
+  if (heap !== undefined) {
+    const dx = inputGradientByMatMul(scope, heap, dyNhwc, filter, info);
+    return channelsFirst ? scope.transpose(dx, [0, 3, 1, 2]) : dx;
+  }
   const [fh, fw] = filterShape;
   const { strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw, inHeight: h, inWidth: w } = info;
-  const spread = spreadByStrides(scope, channelsFirst ? scope.transpose(dy, [0, 2, 3, 1]) : dy, [sh, sw]);
+  const spread = spreadByStrides(scope, dyNhwc, [sh, sw]);
   const window = cropOrPadNhwc(
     scope,
     spread,

@@ -149,6 +149,30 @@ describe('convolution gradients composed from Conv2D', () => {
     }
   });
 
+  it('cuts large batches into chunks of examples and still matches the defining sums (wasm)', async () => {
+    await initBackend({ backend: 'wasm' });
+    // 60·60·(5·5·16) = 1.44 M patch floats per example: 5 examples per chunk, so 7 examples make two chunks
+    const c: Case = { x: [7, 64, 64, 16], filter: [5, 5, 16, 3], strides: 1, dilations: 1, pad: 'valid' };
+    const { g, outShape } = geometry(c);
+    const random = new Random(16);
+    const xv = normals(random, size(c.x));
+    const dyv = normals(random, size(outShape));
+    const wv = normals(random, size(c.filter));
+    const x = tf.tensor(xv, c.x);
+    const dy = tf.tensor(dyv, outShape);
+    expect(
+      maxRelativeError(filterGradient(x, dy, c), referenceConv2dFilterGradient(g, 3, xv, dyv)),
+    ).toBeLessThan(1e-5);
+    const dx = tf.tidy(() => {
+      const attrs = { strides: 1, pad: 'valid', dataFormat: 'NHWC', inputShape: c.x, dilations: 1 };
+      const inputs = { dy, filter: tf.tensor(wv, c.filter) };
+      const out = tf.engine().runKernel('Conv2DBackpropInput', inputs, attrs as unknown as tf.NamedAttrMap);
+      return (out as tf.Tensor).dataSync();
+    });
+    expect(maxRelativeError(dx, referenceConv2dInputGradient(g, 3, wv, dyv))).toBeLessThan(1e-5);
+    tf.dispose([x, dy]);
+  });
+
   it('accepts NCHW tensors (filter and input gradients)', async () => {
     await initBackend({ backend: 'wasm' });
     const random = new Random(12);

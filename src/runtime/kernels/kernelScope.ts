@@ -40,6 +40,14 @@ export class KernelScope {
     return info;
   }
 
+  /** Frees one intermediate now (a large one inside a loop) rather than at {@link finish}. */
+  release(info: tf.TensorInfo): void {
+    const at = this.intermediates.indexOf(info);
+    if (at < 0) throw new Error('release: not an intermediate of this scope');
+    this.intermediates.splice(at, 1);
+    this.backend.disposeData(info.dataId);
+  }
+
   /** `Reshape`, sharing the buffer. */
   reshape(x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
     return this.run('Reshape', { x }, { shape });

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import type { HeapRuns } from './heapRuns.js';
+import { WasmHeap } from './wasmHeap.js';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
@@ -55,7 +57,8 @@ function forEachWindow(
  *   ∂L/∂x[n, r, t, c] = Σ_{windows w whose first argmax is (r, t)} dy[w, c].
  *
  * Replaces the wasm backend's kernel, which returns wrong gradients in TF.js 4.22 (e.g. 2×2 pooling with stride 2 of
- * a [1, 8, 8, 4] input: relative error ~1 against this rule). A single pass in JavaScript over the windows.
+ * a [1, 8, 8, 4] input: relative error ~1 against this rule). One pass over the windows in JavaScript, reading and
+ * writing the wasm heap in place; inside a window the channels are the inner loop, so the input is read in order.
  */
 export function maxPoolGradConfig(backendName: string): tf.KernelConfig {
   return {
@@ -66,32 +69,94 @@ export function maxPoolGradConfig(backendName: string): tf.KernelConfig {
       const input = inputs.input as tf.TensorInfo;
       const dy = inputs.dy as tf.TensorInfo;
       const info = poolInfo(input, attrs as unknown as PoolGradAttrs);
+      const heap = WasmHeap.of(storage);
+      if (heap !== undefined) {
+        const out = heap.output([...input.shape]);
+        const f32 = heap.f32;
+        const at = [heap.offset(input), heap.offset(dy), heap.offset(out)] as const;
+        maxPoolGradient(info, f32, at[0], f32, at[1], f32, at[2], heap.runs());
+        return out;
+      }
       const x = storage.readSync(input.dataId) as Float32Array;
       const g = storage.readSync(dy.dataId) as Float32Array;
       const dx = new Float32Array(x.length);
-      const { inHeight, inWidth } = info;
-      const channels = info.inChannels;
-      forEachWindow(info, (outBase, n, r0, r1, c0, c1) => {
-        if (r1 < r0 || c1 < c0) return;
-        const first = ((n * inHeight + r0) * inWidth + c0) * channels;
-        for (let c = 0; c < channels; c++) {
-          let where = first + c;
-          let best = x[where];
-          for (let r = r0; r <= r1; r++) {
-            for (let t = r === r0 ? c0 + 1 : c0; t <= c1; t++) {
-              const at = ((n * inHeight + r) * inWidth + t) * channels + c;
-              if (x[at] > best) {
-                best = x[at];
-                where = at;
-              }
-            }
-          }
-          dx[where] += g[outBase + c];
-        }
-      });
+      maxPoolGradient(info, x, 0, g, 0, dx, 0);
       return { dataId: storage.write(dx, input.shape, 'float32'), shape: input.shape, dtype: 'float32' };
     },
   };
+}
+
+/**
+ * {@link maxPoolGradConfig}'s rule on arrays: input at `xAt` of `x`, dy at `gAt` of `g`, dx (written) at `dxAt`.
+ * With `runs` (all three on the wasm heap, `x === g === dx`) whole groups of 4 channels are done by
+ * {@link HeapRuns.maxWindow}, the remaining channels here.
+ */
+function maxPoolGradient(
+  info: tf.backend_util.Conv2DInfo,
+  x: Float32Array,
+  xAt: number,
+  g: Float32Array,
+  gAt: number,
+  dx: Float32Array,
+  dxAt: number,
+  runs?: HeapRuns,
+): void {
+  const { batchSize, inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth } = info;
+  const { effectiveFilterHeight: fh, effectiveFilterWidth: fw, dilationHeight, dilationWidth } = info;
+  if (dilationHeight !== 1 || dilationWidth !== 1) {
+    throw new Error('pooling gradient: dilations other than 1 are not supported');
+  }
+  const channels = info.inChannels;
+  const vectorChannels = runs === undefined ? 0 : channels - (channels % 4);
+  dx.fill(0, dxAt, dxAt + batchSize * inHeight * inWidth * channels);
+  const best = new Float32Array(channels);
+  const where = new Int32Array(channels);
+  let outAt = gAt;
+  for (let n = 0; n < batchSize; n++) {
+    for (let p = 0; p < outHeight; p++) {
+      const top = p * strideHeight - info.padInfo.top;
+      const r0 = Math.max(0, top);
+      const r1 = Math.min(inHeight, top + fh);
+      for (let q = 0; q < outWidth; q++, outAt += channels) {
+        const left = q * strideWidth - info.padInfo.left;
+        const c0 = Math.max(0, left);
+        const c1 = Math.min(inWidth, left + fw);
+        if (r1 <= r0 || c1 <= c0) continue;
+        const first = ((n * inHeight + r0) * inWidth + c0) * channels;
+        if (vectorChannels > 0) {
+          const rowStride = inWidth * channels;
+          runs!.maxWindow(
+            xAt + first,
+            dxAt + first,
+            outAt,
+            rowStride,
+            channels,
+            r1 - r0,
+            c1 - c0,
+            vectorChannels,
+          );
+          if (vectorChannels === channels) continue;
+        }
+        for (let c = vectorChannels; c < channels; c++) {
+          best[c] = x[xAt + first + c];
+          where[c] = first + c;
+        }
+        for (let r = r0; r < r1; r++) {
+          for (let t = r === r0 ? c0 + 1 : c0; t < c1; t++) {
+            const at = ((n * inHeight + r) * inWidth + t) * channels;
+            for (let c = vectorChannels; c < channels; c++) {
+              const v = x[xAt + at + c];
+              if (v > best[c]) {
+                best[c] = v;
+                where[c] = at + c;
+              }
+            }
+          }
+        }
+        for (let c = vectorChannels; c < channels; c++) dx[dxAt + where[c]] += g[outAt + c];
+      }
+    }
+  }
 }
 
 /**

@@ -1,0 +1,133 @@
+/**
+ * Just enough of the WebAssembly binary format (core 1.0 + fixed-width SIMD) to assemble a small module of loops from
+ * TypeScript, so that no compiler toolchain is needed: instructions are arrays of bytes, concatenated.
+ */
+
+/** Value types. */
+export const I32 = 0x7f;
+export const V128 = 0x7b;
+
+/** Core opcodes used by the kernels. */
+export const op = {
+  block: 0x02,
+  loop: 0x03,
+  br: 0x0c,
+  brIf: 0x0d,
+  end: 0x0b,
+  localGet: 0x20,
+  localSet: 0x21,
+  i32Const: 0x41,
+  i32Eqz: 0x45,
+  i32GeS: 0x4e,
+  i32GeU: 0x4f,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
+  i32And: 0x71,
+  f32Load: 0x2a,
+  f32Store: 0x38,
+  f32Add: 0x92,
+  /** Block type of a block or loop that yields nothing. */
+  empty: 0x40,
+} as const;
+
+/** SIMD opcodes (after the 0xfd prefix). */
+export const simd = {
+  v128Load: 0x00,
+  v128Store: 0x0b,
+  v128Const: 0x0c,
+  i32x4Splat: 0x11,
+  i32x4ExtractLane: 0x1b,
+  f32x4Gt: 0x44,
+  v128Bitselect: 0x52,
+  i32x4Add: 0xae,
+  f32x4Add: 0xe4,
+} as const;
+
+/** Unsigned LEB128. */
+export function unsigned(value: number): number[] {
+  const bytes: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (value !== 0);
+  return bytes;
+}
+
+/** Signed LEB128 of a 32-bit integer. */
+export function signed(value: number): number[] {
+  const bytes: number[] = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    const done = (value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0);
+    bytes.push(done ? byte : byte | 0x80);
+    if (done) return bytes;
+  }
+}
+
+/** A length-prefixed vector of encoded items. */
+export function vector(items: number[][]): number[] {
+  return [...unsigned(items.length), ...items.flat()];
+}
+
+/** A name (UTF-8 bytes, length-prefixed; ASCII here). */
+export function name(text: string): number[] {
+  return vector([...text].map((ch) => [ch.charCodeAt(0)]));
+}
+
+export function section(id: number, body: number[]): number[] {
+  return [id, ...unsigned(body.length), ...body];
+}
+
+export const get = (local: number): number[] => [op.localGet, ...unsigned(local)];
+export const set = (local: number): number[] => [op.localSet, ...unsigned(local)];
+export const i32 = (value: number): number[] => [op.i32Const, ...signed(value)];
+export const simdOp = (code: number): number[] => [0xfd, ...unsigned(code)];
+/** Memory immediate: alignment exponent 0 (any address), offset 0. */
+export const memarg = [0, 0];
+
+/** `local += value` for an i32 local. */
+export function increment(local: number, value: number[]): number[] {
+  return [...get(local), ...value, op.i32Add, ...set(local)];
+}
+
+/** `while (!(exit)) { body }` where `exit` leaves an i32 condition on the stack. */
+export function whileNot(exit: number[], body: number[]): number[] {
+  return [op.block, op.empty, op.loop, op.empty, ...exit, op.brIf, 1, ...body, op.br, 0, op.end, op.end];
+}
+
+/** A function body: its extra locals (types in order) and code. */
+export function functionBody(locals: readonly number[], code: number[]): number[] {
+  const declared = vector(locals.map((type) => [1, type]));
+  const body = [...declared, ...code, op.end];
+  return [...unsigned(body.length), ...body];
+}
+
+/** One exported function of a module: its i32 parameter count, extra locals and code. */
+export interface AssembledFunction {
+  readonly name: string;
+  readonly params: number;
+  readonly locals: readonly number[];
+  readonly code: number[];
+}
+
+/** A module importing `env.memory` and exporting `functions` (all (i32 × params) → ()). */
+export function assembleModule(functions: readonly AssembledFunction[]): Uint8Array<ArrayBuffer> {
+  const arities = [...new Set(functions.map((f) => f.params))];
+  const funcType = (params: number) => [
+    0x60,
+    ...vector(Array.from({ length: params }, () => [I32])),
+    ...vector([]),
+  ];
+  const bytes = [
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, vector(arities.map(funcType))),
+    ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, ...unsigned(1)]])),
+    ...section(3, vector(functions.map((f) => unsigned(arities.indexOf(f.params))))),
+    ...section(7, vector(functions.map((f, i) => [...name(f.name), 0x00, ...unsigned(i)]))),
+    ...section(10, vector(functions.map((f) => functionBody(f.locals, f.code)))),
+  ];
+  return new Uint8Array(bytes);
+}
