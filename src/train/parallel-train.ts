@@ -68,19 +68,21 @@ export interface ParallelTrainResult extends TrainResult {
 
 /**
  * Data-parallel training on worker threads, for the machine's cores the single-threaded wasm backend leaves idle.
- * Each of W workers holds an identical replica of the model and an identical optimiser. At every step the batch
- * (the same examples, in the same order, as `train`) is split into W contiguous shares of sizes differing by at most
- * one; worker w differentiates (m_w/M) · its share's mean data term, worker 0 adds the batch-independent terms (L2,
- * KL); the gradients are summed through shared memory in worker order, so every replica applies the same bits and
- * the replicas stay identical. In exact arithmetic the sum is the full-batch gradient, so a MAP run matches `train`
- * up to float summation order.
+ * Each of W workers holds a replica of the model. At every step the batch (the same examples, in the same order, as
+ * `train`) is split into W contiguous shares of sizes differing by at most one; worker w differentiates (m_w/M) · its
+ * share's mean data term, worker 0 adds the batch-independent terms (L2, KL), and each writes its gradient into shared
+ * memory. After a barrier, worker w sums its own range of the flat parameter vector over the workers' gradients (in
+ * worker order) and applies the optimiser to that range only (a float32 JavaScript optimiser with the TF.js update
+ * rules, see `FlatOptimizer`), writing the new values into a shared parameter vector; after a second barrier every
+ * replica loads the whole vector, so the replicas stay bit-identical and the update is split rather than repeated. In
+ * exact arithmetic the summed gradient is the full-batch gradient, so a MAP run matches `train` up to float rounding.
  *
  * Noise: worker w draws from the stream `train` derives for its objective with index w (worker 0's is `train`'s own,
  * so one worker reproduces `train` exactly); the Rényi objective's workers all use stream 0 and draw the same weight
  * samples. A run is reproducible for a given seed and worker count; with several workers the noise of a stochastic
  * objective differs from `train`'s (its expectation does not).
  *
- * The main thread builds nothing per step: workers run whole epochs and meet only at the per-step barrier. After each
+ * The main thread does nothing per step: workers run whole epochs and meet only at the two per-step barriers. After each
  * epoch worker 0's weights are copied into `model` (validation, metrics and callbacks see them), and the objective's
  * epoch-end update (KL schedule, empirical-Bayes priors) runs on every replica with the same logs. A NaN/Inf loss
  * stops every worker at the same step (before its update) and throws `diverged`; `model` keeps the last epoch's

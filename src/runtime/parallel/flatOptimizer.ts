@@ -91,28 +91,22 @@ export class FlatOptimizer {
       }
       case 'adam': {
         const [m, v] = this.slots;
-        const b1 = spec.beta1 ?? 0.9;
-        const b2 = spec.beta2 ?? 0.999;
-        const beta1 = f(b1);
-        const beta2 = f(b2);
-        const oneMinusBeta1 = f(1 - b1);
-        const oneMinusBeta2 = f(1 - b2);
-        const eps = f(spec.epsilon ?? 1e-8);
-        const correction1 = f(1 - this.beta1Power);
-        const correction2 = f(1 - this.beta2Power);
-        const c = f(-lr);
+        const beta1 = spec.beta1 ?? 0.9;
+        const beta2 = spec.beta2 ?? 0.999;
+        const eps = spec.epsilon ?? 1e-8;
+        // Intermediate values in double precision, stored values in float32: within a few float32 ulps of TF.js.
+        const inverse1 = 1 / (1 - this.beta1Power);
+        const inverse2 = 1 / (1 - this.beta2Power);
         for (let i = 0; i < n; i++) {
           const g = gradient[i];
-          const mi = f(f(m[i] * beta1) + f(g * oneMinusBeta1));
-          const vi = f(f(v[i] * beta2) + f(f(g * g) * oneMinusBeta2));
+          const mi = beta1 * m[i] + (1 - beta1) * g;
+          const vi = beta2 * v[i] + (1 - beta2) * g * g;
           m[i] = mi;
           v[i] = vi;
-          const mHat = f(mi / correction1);
-          const vHat = f(vi / correction2);
-          params[offset + i] = f(f(f(mHat / f(f(Math.sqrt(vHat)) + eps)) * c) + params[offset + i]);
+          params[offset + i] -= (lr * mi * inverse1) / (Math.sqrt(vi * inverse2) + eps);
         }
-        this.beta1Power = f(this.beta1Power * beta1);
-        this.beta2Power = f(this.beta2Power * beta2);
+        this.beta1Power = f(this.beta1Power * f(beta1));
+        this.beta2Power = f(this.beta2Power * f(beta2));
         return;
       }
     }
