@@ -10,11 +10,12 @@ import { type QuantizationMethod, quantizeKernels, setKernels } from '../../comp
 import { shrinkModel } from '../../compress/structured.js';
 import type { Dataset } from '../../data/dataset.js';
 import { saveModel } from '../../models/file-io.js';
-import { backendInfo, initBackend, type BackendName } from '../../runtime/backend.js';
+import { backendInfo } from '../../runtime/backend.js';
 import { deterministicValidationMetrics } from '../../train/validation-metrics.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic-write.js';
 import { BayescompError } from '../../util/errors.js';
 import { type CompressionSource, loadCompressionSource } from '../compress-source.js';
+import { startBackend, withDataOptions, withOutputOptions } from '../common-options.js';
 import { type CliIo, printJson } from '../io.js';
 import { finiteNumber, positiveInt } from '../parse-options.js';
 import { resolveDataset } from '../resolve-inputs.js';
@@ -82,10 +83,7 @@ export function registerCompress(program: Command, io: CliIo): void {
       )
       .option('--epsilon <e>', 'half-width of "near zero" for mass-near-zero', finiteNumber, 0.01)
       .option('--data <data>', 'dataset whose test split measures accuracy/NLL before and after')
-      .option('--data-dir <dir>', 'directory to look for the dataset in first')
-      .option('--no-download', 'never download a missing dataset')
-      .option('--sweep', 'also record accuracy against sparsity over a range of targets (needs --data)')
-      .option('--json', 'print one JSON object');
+      .option('--sweep', 'also record accuracy against sparsity over a range of targets (needs --data)');
     if (step !== 'prune') {
       command
         .addOption(
@@ -100,9 +98,10 @@ export function registerCompress(program: Command, io: CliIo): void {
           .default('all'),
       );
     }
+    withDataOptions(command);
+    withOutputOptions(command, false);
     command.action(async (source: string, options: CompressOptions) => {
-      const globals = program.opts<{ backend?: BackendName | 'auto' }>();
-      await initBackend({ backend: globals.backend });
+      await startBackend(program);
       const result = await runCompress(step, source, options);
       if (options.json) printJson(io, result);
       else {

@@ -6,10 +6,10 @@ import { loadImageDataset } from '../../data/image-datasets.js';
 import { loadModel } from '../../models/file-io.js';
 import { writeReport } from '../../report/html-report.js';
 import { methodSummaryFromEvaluation, type MethodSummary } from '../../report/run-summary.js';
-import { initBackend, type BackendName } from '../../runtime/backend.js';
 import { Random } from '../../runtime/random.js';
 import { writeJsonAtomic } from '../../util/atomic-write.js';
 import { bayesianPredictive } from '../../variational/index.js';
+import { startBackend } from '../common-options.js';
 import { type CliIo, printJson } from '../io.js';
 import { laplacePredictive, loadLaplaceDir } from '../laplace-source.js';
 import { positiveInt } from '../parse-options.js';
@@ -46,8 +46,7 @@ export function registerDemo(program: Command, io: CliIo): void {
     .option('--seed <s>', 'random seed', positiveInt, 1)
     .option('--json', 'print one JSON object')
     .action(async (options: DemoOptions) => {
-      const globals = program.opts<{ backend?: BackendName | 'auto' }>();
-      await initBackend({ backend: globals.backend });
+      await startBackend(program);
       const result = await runDemo(options, io);
       if (options.json) printJson(io, result);
       else {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { initBackend, type BackendName } from '../../runtime/backend.js';
 import { Random, setGlobalSeed } from '../../runtime/random.js';
 import { bayesianLayers, bayesianPredictive } from '../../variational/index.js';
 import { deterministicPredictive, type Predictive } from '../../eval/predictive.js';
@@ -9,6 +8,7 @@ import { readRunRecord } from '../run-dir.js';
 import { evaluatePredictive, type EvaluationMetrics } from '../../eval/evaluate.js';
 import { BayescompError } from '../../util/errors.js';
 import { applyConfigFile, requireOptions } from '../config-file.js';
+import { startBackend, withDataOptions, withOutputOptions } from '../common-options.js';
 import { type CliIo, printJson, printTable } from '../io.js';
 import { nonNegativeInt, positiveInt } from '../parse-options.js';
 import { resolveDataset, resolveModel } from '../resolve-inputs.js';
@@ -39,16 +39,13 @@ export function registerEval(program: Command, io: CliIo): void {
     .option('--samples <s>', 'Monte-Carlo samples for stochastic predictives', positiveInt, 30)
     .option('--bins <b>', 'confidence bins of the ECE', positiveInt, 15)
     .option('--batch-size <n>', 'examples per forward pass', positiveInt, 256)
-    .option('--seed <s>', 'random seed for Monte-Carlo predictives', nonNegativeInt, 0)
-    .option('--data-dir <dir>', 'directory to look for the datasets in first')
-    .option('--no-download', 'never download a missing dataset')
-    .option('--json', 'print one JSON object')
-    .option('--config <file>', 'JSON file of option values (flags override it)');
+    .option('--seed <s>', 'random seed for Monte-Carlo predictives', nonNegativeInt, 0);
+  withDataOptions(command);
+  withOutputOptions(command);
   command.action(async (raw: EvalCommandOptions) => {
     const options = await applyConfigFile(command, raw);
     requireOptions(options, ['model', 'data']);
-    const globals = program.opts<{ backend?: BackendName | 'auto' }>();
-    await initBackend({ backend: globals.backend });
+    await startBackend(program);
     const metrics = await runEval(options);
     const result = { ...metrics, backend: backendInfo()?.name ?? 'unknown' };
     if (options.json) printJson(io, result);

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Command } from 'commander';
 import { cpus, totalmem } from 'node:os';
-import { describeBackend, initBackend, type BackendName } from '../../runtime/backend.js';
+import { describeBackend } from '../../runtime/backend.js';
 import { packageVersion } from '../version.js';
+import { startBackend } from '../common-options.js';
 import { type CliIo, printJson, printTable } from '../io.js';
 
 /** `bayescomp info`: which backend runs, with which versions, on what machine. */
@@ -12,8 +13,7 @@ export function registerInfo(program: Command, io: CliIo): void {
     .description('show the TF.js backend, versions and machine bayescomp runs on')
     .option('--json', 'print one JSON object')
     .action(async (options: { json?: boolean }) => {
-      const globals = program.opts<{ backend?: BackendName | 'auto' }>();
-      const backend = await initBackend({ backend: globals.backend });
+      const backend = await startBackend(program);
       const info = {
         bayescomp: packageVersion(),
         backend: backend.name,

@@ -4,12 +4,13 @@ import { evaluatePredictive, type EvaluationMetrics } from '../../eval/evaluate.
 import { deterministicPredictive } from '../../eval/predictive.js';
 import { fitLaplace, type WeightSubset } from '../../laplace/index.js';
 import { saveModel } from '../../models/file-io.js';
-import { backendInfo, initBackend, type BackendName } from '../../runtime/backend.js';
+import { backendInfo } from '../../runtime/backend.js';
 import { Random, setGlobalSeed } from '../../runtime/random.js';
 import { trainValidationSplit } from '../../data/splits.js';
 import { writeJsonAtomic } from '../../util/atomic-write.js';
 import { BayescompError } from '../../util/errors.js';
 import { applyConfigFile, requireOptions } from '../config-file.js';
+import { startBackend, withDataOptions, withOutputOptions } from '../common-options.js';
 import { type CliIo, printJson, printTable } from '../io.js';
 import { laplacePredictive } from '../laplace-source.js';
 import { finiteNumber, fraction, nonNegativeInt, positiveInt } from '../parse-options.js';
@@ -107,16 +108,13 @@ export function registerLaplace(program: Command, io: CliIo): void {
     )
     .option('--ood <data>', 'out-of-distribution dataset for the evaluation')
     .option('--batch-size <n>', 'examples per curvature / prediction batch', positiveInt, 64)
-    .option('--seed <s>', 'random seed', nonNegativeInt, 0)
-    .option('--data-dir <dir>', 'directory to look for datasets in first')
-    .option('--no-download', 'never download a missing dataset')
-    .option('--json', 'print one JSON object')
-    .option('--config <file>', 'JSON file of option values (flags override it)');
+    .option('--seed <s>', 'random seed', nonNegativeInt, 0);
+  withDataOptions(command);
+  withOutputOptions(command);
   command.action(async (raw: LaplaceCommandOptions) => {
     const options = await applyConfigFile(command, raw);
     requireOptions(options, ['model', 'data', 'out']);
-    const globals = program.opts<{ backend?: BackendName | 'auto' }>();
-    await initBackend({ backend: globals.backend });
+    await startBackend(program);
     const result = await runLaplace(options, io);
     if (options.json) printJson(io, result);
     else {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { loadModel } from '../../models/file-io.js';
 import { writeReport } from '../../report/html-report.js';
-import { initBackend, type BackendName } from '../../runtime/backend.js';
+import { startBackend } from '../common-options.js';
 import { type CliIo, printJson } from '../io.js';
 import { summaryFromRunDirectory } from '../report-builder.js';
 import { RUN_FILES } from '../run-dir.js';
@@ -16,8 +16,7 @@ export function registerReport(program: Command, io: CliIo): void {
     .option('--png', 'also write every plot as PNG and SVG under plots/')
     .option('--json', 'print one JSON object')
     .action(async (runDir: string, options: { out?: string; png?: boolean; json?: boolean }) => {
-      const globals = program.opts<{ backend?: BackendName | 'auto' }>();
-      await initBackend({ backend: globals.backend });
+      await startBackend(program);
       const summary = await summaryFromRunDirectory(runDir, (d) => loadModel(join(d, RUN_FILES.model)));
       const written = await writeReport(options.out ?? runDir, summary, { png: options.png });
       if (options.json) printJson(io, { ...written, backend: summary.backend.name });

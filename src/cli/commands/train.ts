@@ -6,7 +6,6 @@ import { bayesianPredictive, type KlWeightSchedule, sparsityReport } from '../..
 import { inMode, parseKlWeight, type TrainMethod, variationalTraining } from '../variational-method.js';
 import { join } from 'node:path';
 import { saveModel } from '../../models/file-io.js';
-import { initBackend, type BackendName } from '../../runtime/backend.js';
 import { setGlobalSeed } from '../../runtime/random.js';
 import { mapObjective } from '../../train/map-objective.js';
 import type { OptimizerName } from '../../train/optimizers.js';
@@ -18,6 +17,7 @@ import { Random } from '../../runtime/random.js';
 import { writeJsonAtomic } from '../../util/atomic-write.js';
 import { BayescompError } from '../../util/errors.js';
 import { applyConfigFile, requireOptions } from '../config-file.js';
+import { startBackend, withDataOptions, withOutputOptions } from '../common-options.js';
 import { type CliIo, printJson } from '../io.js';
 import { finiteNumber, fraction, nonNegativeInt, parseLrSchedule, positiveInt } from '../parse-options.js';
 import { resolveDataset, resolveModel } from '../resolve-inputs.js';
@@ -95,8 +95,6 @@ export function registerTrain(program: Command, io: CliIo): void {
         .choices(['auto', 'bar', 'lines', 'none'])
         .default('auto'),
     )
-    .option('--data-dir <dir>', 'directory to look for the dataset in first')
-    .option('--no-download', 'never download a missing dataset')
     .addOption(
       new Option('--objective <name>', 'variational objective').choices(['elbo', 'renyi']).default('elbo'),
     )
@@ -119,14 +117,13 @@ export function registerTrain(program: Command, io: CliIo): void {
       'Monte-Carlo samples of the test-set predictive (variational methods)',
       positiveInt,
       10,
-    )
-    .option('--json', 'print one JSON object with the result')
-    .option('--config <file>', 'JSON file of option values (flags override it)');
+    );
+  withDataOptions(command);
+  withOutputOptions(command);
   command.action(async (raw: TrainCommandOptions) => {
     const options = await applyConfigFile(command, raw);
     requireOptions(options, ['model', 'data', 'out']);
-    const globals = program.opts<{ backend?: BackendName | 'auto' }>();
-    await initBackend({ backend: globals.backend });
+    await startBackend(program);
     const result = await runTrain(options, io);
     if (options.json) printJson(io, result);
     else {
