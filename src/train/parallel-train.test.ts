@@ -153,6 +153,31 @@ describe('trainParallel', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('matches train with unequal shares, including a worker 0 with no examples', async () => {
+    for (const shares of [
+      [0.3, 0.7],
+      [0, 1],
+    ]) {
+      const a = smallMlp(6, [16], 3, 6);
+      const b = smallMlp(6, [16], 3, 6);
+      const common = { data, epochs: 1, batchSize: 32, seed: 2, progress: 'none' as const };
+      const objective: ObjectiveSpec = { kind: 'map', weightDecay: 1e-2 };
+      await train({ ...common, model: a, objective: objectiveFromSpec(objective) });
+      await trainParallel({
+        ...common,
+        model: b,
+        objective,
+        workers: 2,
+        pool: pools.get(2),
+        shares,
+        verifyReplicas: true,
+      });
+      expect(relativeDifference(flatWeights(b), flatWeights(a))).toBeLessThan(1e-5);
+      a.dispose();
+      b.dispose();
+    }
+  });
+
   it.each([
     { name: 'momentum', learningRate: 0.05, momentum: 0.9, nesterov: true },
     { name: 'rmsprop', learningRate: 0.01, momentum: 0.5 },

@@ -48,6 +48,12 @@ export interface ParallelTrainOptions extends Omit<
    */
   readonly workerImports?: readonly string[];
   /**
+   * Each worker's relative share of every batch, e.g. `[0.4, 0.6]`; default equal. Worker 0 also computes the
+   * batch-independent terms (the KL of a variational objective, the L2 term), so a smaller first share balances the
+   * workers. The shares fix which examples (and so which noise) each worker gets: keep them for reproducible runs.
+   */
+  readonly shares?: readonly number[];
+  /**
    * A running pool to train on (`workers` must equal its size); it is left running for further calls. By default a
    * pool is started for the call and terminated when it returns.
    */
@@ -147,6 +153,7 @@ export async function trainParallel(options: ParallelTrainOptions): Promise<Para
       seed,
       batchSize,
       stepsPerEpoch,
+      shares: options.shares,
       shared,
     };
     await pool.all('train:init', (index) => ({ ...base, index }));
@@ -297,6 +304,16 @@ function validateParallelOptions(options: ParallelTrainOptions): void {
     `batch size must be an integer ≥ 1, got ${batchSize}`,
   );
   requireConfig(options.data.n > 0, 'the training set is empty');
+  if (options.shares !== undefined) {
+    requireConfig(
+      options.shares.length === workers && options.shares.every((s) => Number.isFinite(s) && s >= 0),
+      `shares must be ${workers} non-negative numbers, got [${options.shares.join(', ')}]`,
+    );
+    requireConfig(
+      options.shares.some((s) => s > 0),
+      'at least one worker needs a positive share',
+    );
+  }
   for (const key of ['validateEvery', 'validationBatchSize'] as const) {
     const v = options[key];
     if (v !== undefined)

@@ -27,6 +27,8 @@ export interface TrainInit {
   readonly seed: number;
   readonly batchSize: number;
   readonly stepsPerEpoch: number;
+  /** Each worker's relative share of every batch (see `ParallelTrainOptions.shares`); equal when absent. */
+  readonly shares?: readonly number[];
   /** Shared memory: barrier control, gradient and small all-reduce slots, epoch order, step values, weights, progress. */
   readonly shared: TrainSharedMemory;
 }
@@ -106,6 +108,17 @@ export function shardRange(m: number, workers: number, index: number): [number, 
   return [start, start + base + (index < extra ? 1 : 0)];
 }
 
+/**
+ * Examples `[start, end)` of a batch of `m` that worker `index` holds when the workers' shares are proportional to
+ * `weights`: boundaries at round(m · Σ_{j<w} weights_j / Σ weights).
+ */
+export function weightedRange(m: number, weights: readonly number[], index: number): [number, number] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  let before = 0;
+  for (let w = 0; w < index; w++) before += weights[w];
+  return [Math.round((m * before) / total), Math.round((m * (before + weights[index])) / total)];
+}
+
 async function initTrain(init: TrainInit): Promise<{ parameters: number }> {
   disposeReplica();
   const model = await restoreModel(init.snapshot);
@@ -177,7 +190,7 @@ function epochSteps(r: Replica, task: EpochTask): EpochOutcome {
     const learningRate = task.learningRates[step];
     const start = step * batchSize;
     const m = Math.min(start + batchSize, data.n) - start;
-    const [a, b] = shardRange(m, workers, index);
+    const [a, b] = init.shares ? weightedRange(m, init.shares, index) : shardRange(m, workers, index);
     const context: StepContext = {
       epoch: task.epoch,
       step,
