@@ -54,14 +54,21 @@ export const TORCH_PYTHON = process.env.BAYESCOMP_TORCH_PYTHON ?? '/usr/bin/pyth
  * Runs a PyTorch reference script from `bench/pytorch/` with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (they slow
  * a current OpenBLAS; unset for this command only) and parses the one JSON object it prints.
  */
-export async function runPytorchReference(script: string, args: readonly string[]): Promise<Record<string, unknown>> {
+export async function runPytorchReference(
+  script: string,
+  args: readonly string[],
+): Promise<Record<string, unknown>> {
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
-  const { stdout } = await run(TORCH_PYTHON, [new URL(`../pytorch/${script}`, import.meta.url).pathname, ...args, '--json'], {
-    env,
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const { stdout } = await run(
+    TORCH_PYTHON,
+    [new URL(`../pytorch/${script}`, import.meta.url).pathname, ...args, '--json'],
+    {
+      env,
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
 }
 
@@ -69,7 +76,8 @@ export async function runPytorchReference(script: string, args: readonly string[
 export function printTable(rows: ReadonlyArray<ReadonlyArray<string | number>>): void {
   const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)));
   const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  for (const r of cells) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  for (const r of cells)
+    console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
 }
 
 function formatNumber(x: number): string {
