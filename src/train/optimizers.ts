@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BayescompError, requireConfig } from '../util/errors.js';
+import { FusedAdamOptimizer } from './fusedAdam.js';
 
 /** Optimisers the training loop can build from a plain spec. */
 export type OptimizerName = 'adam' | 'sgd' | 'momentum' | 'rmsprop';
@@ -34,13 +35,16 @@ export interface OptimizerSpec {
   readonly decoupledWeightDecay?: number;
 }
 
-/** Builds a TF.js optimiser from a spec; throws `bad-config` for unknown names or out-of-range values. */
+/**
+ * Builds a TF.js optimiser from a spec; throws `bad-config` for unknown names or out-of-range values. Adam is
+ * {@link FusedAdamOptimizer} (TF.js's Adam with fewer kernels per step, same state layout).
+ */
 export function createOptimizer(spec: OptimizerSpec): tf.Optimizer {
   validateOptimizerSpec(spec);
   const lr = spec.learningRate;
   switch (spec.name) {
     case 'adam':
-      return tf.train.adam(lr, spec.beta1 ?? 0.9, spec.beta2 ?? 0.999, spec.epsilon ?? 1e-8);
+      return new FusedAdamOptimizer(lr, spec.beta1 ?? 0.9, spec.beta2 ?? 0.999, spec.epsilon ?? 1e-8);
     case 'sgd':
       return tf.train.sgd(lr);
     case 'momentum':
