@@ -66,6 +66,25 @@ describe('sparseVdKl (fused Sparse VD KL with closed-form gradient)', () => {
     });
   }
 
+  it('sums the log terms in products of up to 8 neighbours without underflow, for any shape (1e-6 of float64)', () => {
+    for (const [shape, clip] of [
+      [[64, 8], 10],
+      [[7, 5], 10],
+      [[30], 10],
+      [[5, 5, 1, 20], 10],
+      [[16, 8], 20],
+    ] as Array<[number[], number]>) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      // Every log α at the lower clip: the products of s₂ = sigmoid(−clip) are as small as they get.
+      const theta = tf.fill(shape, 1);
+      const logSigma2 = tf.fill(shape, -clip - 5);
+      const exact = size * logUniformKlScalar(-clip);
+      const fused = sparseVdKl(theta, logSigma2, clip).dataSync()[0];
+      expect(Math.abs(fused / exact - 1), `shape [${shape}], clip ${clip}`).toBeLessThan(1e-6);
+      tf.dispose([theta, logSigma2]);
+    }
+  });
+
   it('the log σ² gradient matches central finite differences of the value (float64 reference)', () => {
     const { k1, k2, k3 } = { k1: 0.63576, k2: 1.8732, k3: 1.48695 };
     const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
