@@ -41,6 +41,7 @@ describe('registerMissingKernels', () => {
       'Conv3DBackpropInputV2',
       'DepthwiseConv2dNativeBackpropFilter',
       'DepthwiseConv2dNativeBackpropInput',
+      'Identity',
       'MaxPoolGrad',
       'UnsortedSegmentSum',
       '_FusedMatMul',

@@ -8,6 +8,7 @@ import {
 } from './depthwiseConv2dBackprop.js';
 import { avgPoolGradConfig, maxPoolGradConfig } from './poolingGradients.js';
 import { mirrorPadGradConfig } from './mirrorPadGradient.js';
+import { sharingIdentityConfig } from './sharingIdentity.js';
 import { transposingMatMulConfig } from './transposingMatMul.js';
 import { unsortedSegmentSumConfig } from './unsortedSegmentSum.js';
 
@@ -62,6 +63,8 @@ const plans: Readonly<Record<string, readonly KernelPlan[]>> = {
     fixedAvgPoolGrad,
     { kernelName: 'BatchMatMul', when: 'wrap', make: (_, existing) => transposingMatMulConfig(existing!) },
     { kernelName: '_FusedMatMul', when: 'wrap', make: (_, existing) => transposingMatMulConfig(existing!) },
+    // Its Identity copies; the engine clones every tensor a gradient keeps.
+    { kernelName: 'Identity', when: 'wrap', make: (_, existing) => sharingIdentityConfig(existing!) },
   ],
   cpu: [
     // The cpu backend's own filter gradient is a scalar loop taking seconds per call at LeNet-5 sizes.
