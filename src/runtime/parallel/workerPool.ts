@@ -77,6 +77,8 @@ export class WorkerPool {
   private nextId = 1;
   private terminated = false;
   private failureHandler: (() => void) | undefined;
+  /** Why each worker that died did so. */
+  private readonly dead = new Map<number, string>();
 
   private constructor(private readonly workers: Worker[]) {
     workers.forEach((worker, index) => {
@@ -136,6 +138,8 @@ export class WorkerPool {
   ): Promise<T> {
     if (this.terminated)
       return Promise.reject(new BayescompError('runtime', 'the worker pool was terminated'));
+    const death = this.dead.get(index);
+    if (death) return Promise.reject(new BayescompError('runtime', death));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, worker: index });
@@ -179,6 +183,7 @@ export class WorkerPool {
   }
 
   private failWorker(index: number, message: string): void {
+    if (!this.dead.has(index)) this.dead.set(index, message);
     this.failureHandler?.();
     for (const [id, p] of this.pending) {
       if (p.worker !== index) continue;
