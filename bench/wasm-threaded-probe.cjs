@@ -1,3 +1,5 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS on purpose: worker_threads must be patched before the CommonJS wasm backend loads */
+/* global require, performance */
 /**
  * Probe (issue 7, "both cores"): can the wasm backend's threaded SIMD build (`tfjs-backend-wasm-threaded-simd.wasm`,
  * shipped in @tensorflow/tfjs-backend-wasm 4.22) run in Node 20? It can, with three work-arounds, none of which the
@@ -74,7 +76,12 @@ async function main() {
   }
   if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend failed to start');
   await tf.ready();
-  console.log(`wasm backend, XNNPACK threads: ${wasm.getThreadsCount()}; load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  console.log(
+    `wasm backend, XNNPACK threads: ${wasm.getThreadsCount()}; load average ${os
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}`,
+  );
   for (const [m, k, n] of [
     [512, 512, 512],
     [100, 784, 300],
@@ -89,7 +96,9 @@ async function main() {
       tf.matMul(a, b).dataSync();
       best = Math.min(best, performance.now() - start);
     }
-    console.log(`${m}×${k} · ${k}×${n}: best ${best.toFixed(2)} ms, ${((2 * m * k * n) / best / 1e6).toFixed(1)} GFLOP/s`);
+    console.log(
+      `${m}×${k} · ${k}×${n}: best ${best.toFixed(2)} ms, ${((2 * m * k * n) / best / 1e6).toFixed(1)} GFLOP/s`,
+    );
     tf.dispose([a, b]);
   }
   const a = tf.randomNormal([512, 512], 0, 1, 'float32', 1);
