@@ -3,7 +3,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../runtime/backend.js';
 import { Random } from '../runtime/random.js';
 import { BayescompError } from '../util/errors.js';
-import { kernelVariables, mapObjective, meanNegativeLogLikelihood } from './map-objective.js';
+import {
+  kernelVariables,
+  mapObjective,
+  meanNegativeLogLikelihood,
+  softmaxCrossEntropyPerExample,
+} from './map-objective.js';
 import { smallMlp } from './test-utils.js';
 import type { StepContext } from './types.js';
 
@@ -116,5 +121,32 @@ describe('MAP objective', () => {
       /real-valued targets/,
     );
     expect(() => mapObjective({ weightDecay: -1 })).toThrow(BayescompError);
+  });
+});
+
+describe('softmaxCrossEntropyPerExample gradient', () => {
+  beforeAll(async () => {
+    await initBackend();
+  });
+
+  it('values and gradients equal tf.grads of logsumexp(z) − z_y within 1e-5, with large and small logits', () => {
+    const rng = new Random(3);
+    const logits = tf.tensor2d(
+      Float32Array.from({ length: 60 }, (_, i) => rng.normal() * (i < 30 ? 2 : 40)),
+      [6, 10],
+    );
+    const labels = tf.tensor1d([0, 3, 9, 2, 2, 7], 'int32');
+    const weights = tf.tensor1d([1, -0.5, 2, 0.3, 1.5, -1]);
+    const composed = (z: tf.Tensor) =>
+      tf.sum(tf.mul(tf.sub(tf.logSumExp(z, 1), tf.sum(tf.mul(z, tf.oneHot(labels, 10)), 1)), weights));
+    const fused = (z: tf.Tensor) => tf.sum(tf.mul(softmaxCrossEntropyPerExample(z, labels), weights));
+    const want = tf.valueAndGrad(composed)(logits);
+    const got = tf.valueAndGrad(fused)(logits);
+    expect(got.value.dataSync()[0]).toBeCloseTo(want.value.dataSync()[0], 3);
+    const a = got.grad.dataSync();
+    const b = want.grad.dataSync();
+    for (let i = 0; i < a.length; i++)
+      expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-5 * Math.max(1, Math.abs(b[i])));
+    tf.dispose([logits, labels, weights, want.value, want.grad, got.value, got.grad]);
   });
 });
