@@ -43,6 +43,7 @@ describe('registerMissingKernels', () => {
       'DepthwiseConv2dNativeBackpropInput',
       'Identity',
       'MaxPoolGrad',
+      'Sum',
       'UnsortedSegmentSum',
       '_FusedMatMul',
     ]);

@@ -7,6 +7,7 @@ import {
   depthwiseConv2dBackpropInputConfig,
 } from './depthwiseConv2dBackprop.js';
 import { avgPoolGradConfig, maxPoolGradConfig } from './poolingGradients.js';
+import { leadingAxesSumConfig } from './leadingAxesSum.js';
 import { mirrorPadGradConfig } from './mirrorPadGradient.js';
 import { sharingIdentityConfig } from './sharingIdentity.js';
 import { transposingMatMulConfig } from './transposingMatMul.js';
@@ -65,6 +66,8 @@ const plans: Readonly<Record<string, readonly KernelPlan[]>> = {
     { kernelName: '_FusedMatMul', when: 'wrap', make: (_, existing) => transposingMatMulConfig(existing!) },
     // Its Identity copies; the engine clones every tensor a gradient keeps.
     { kernelName: 'Identity', when: 'wrap', make: (_, existing) => sharingIdentityConfig(existing!) },
+    // Its Sum transposes before reducing leading axes (every bias gradient).
+    { kernelName: 'Sum', when: 'wrap', make: (_, existing) => leadingAxesSumConfig(existing!) },
   ],
   cpu: [
     // The cpu backend's own filter gradient is a scalar loop taking seconds per call at LeNet-5 sizes.
