@@ -44,6 +44,7 @@ export function filterGradientByMatMul(
 ): tf.TensorInfo {
   const { filterHeight: fh, filterWidth: fw, inChannels: c, outChannels: o } = info;
   const k = fh * fw * c;
+  if (k <= SHORT_PATCH) return filterGradientByDots(scope, heap, x, dy, info);
   let sum: tf.TensorInfo | undefined;
   for (const { first, count } of exampleChunks(info)) {
     const rows = count * info.outHeight * info.outWidth;
@@ -58,6 +59,86 @@ export function filterGradientByMatMul(
     sum = sum === undefined ? part : scope.run('Add', { a: sum, b: part });
   }
   return scope.reshape(sum!, [fh, fw, c, o]);
+}
+
+/**
+ * Patches at most this long (fh·fw·C) take {@link filterGradientByDots}. The wasm MatMul repacks its second operand
+ * (here dy, B·OH·OW × O) at ~5–8 ns a float on every call, which outweighs its arithmetic when each dy value meets
+ * only a few patch entries: for LeNet-5's first layer (25 taps) packing took ~8 of ~11 ms.
+ */
+const SHORT_PATCH = 32;
+
+/** Output positions per tile of {@link filterGradientByDots}: 2 + 4 rows of 8 KiB stay in the first-level cache. */
+const DOT_TILE = 2048;
+
+/**
+ * ∂L/∂W for short patches as dot products of rows (wasm heap only):
+ *
+ *   ∂L/∂W[(i, j, c), o] = Σ_m colsT[(i, j, c), m] · dyᵀ[o, m],
+ *
+ * in 2 × 4 blocks of SIMD dot products ({@link HeapRuns.dot2x4}) over tiles of {@link DOT_TILE} positions, summed
+ * into one accumulator across tiles and chunks. Rows past fh·fw·C and O read a zero row.
+ */
+function filterGradientByDots(
+  scope: KernelScope,
+  heap: WasmHeap,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  info: ConvInfo,
+): tf.TensorInfo {
+  const { filterHeight: fh, filterWidth: fw, inChannels: c, outChannels: o } = info;
+  const k = fh * fw * c;
+  const kPad = k + (k % 2);
+  const oPad = o + ((4 - (o % 4)) % 4);
+  const sums = scope.adopt(heap.output([kPad, oPad]));
+  heap.runs().zero(heap.offset(sums), 0, kPad * oPad, 1);
+  for (const { first, count } of exampleChunks(info)) {
+    const m = count * info.outHeight * info.outWidth;
+    // rows k … kPad are zero: the partner of an odd last row, and the stand-in for dyᵀ rows past O
+    const colsT = scope.adopt(heap.output([kPad + 1, m]));
+    const dyT = scope.transpose(outputRows(scope, dy, info, first, count), [0, 2, 1]);
+    const runs = heap.runs();
+    const [p, d, s] = [heap.offset(colsT), heap.offset(dyT), heap.offset(sums)];
+    runs.zero(p + k * m, 0, (kPad + 1 - k) * m, 1);
+    im2colTransposed(runs, heap.offset(x), info, first, count, p);
+    const zeroRow = p + kPad * m;
+    const vectorEnd = m - (m % 4);
+    for (let t = 0; t < vectorEnd; t += DOT_TILE) {
+      const length = Math.min(DOT_TILE, vectorEnd - t);
+      const bRow = (col: number) => (col < o ? d + col * m : zeroRow) + t;
+      for (let row = 0; row < kPad; row += 2) {
+        for (let col = 0; col < oPad; col += 4) {
+          const a = p + row * m + t;
+          runs.dot2x4(
+            a,
+            a + m,
+            bRow(col),
+            bRow(col + 1),
+            bRow(col + 2),
+            bRow(col + 3),
+            length,
+            s + row * oPad + col,
+            oPad,
+          );
+        }
+      }
+    }
+    if (vectorEnd < m) {
+      const f32 = heap.f32;
+      for (let row = 0; row < k; row++) {
+        for (let col = 0; col < o; col++) {
+          let tail = 0;
+          for (let at = vectorEnd; at < m; at++) tail += f32[p + row * m + at] * f32[d + col * m + at];
+          f32[s + row * oPad + col] += tail;
+        }
+      }
+    }
+    scope.release(colsT);
+    scope.release(dyT);
+  }
+  const gradient = scope.adopt(heap.output([fh, fw, c, o]));
+  heap.runs().copy(heap.offset(gradient), o, heap.offset(sums), oPad, o, k);
+  return gradient;
 }
 
 /**

@@ -99,4 +99,24 @@ describe('heap runs (wasm SIMD module and JavaScript fallback)', () => {
     expect(Array.from(jsHeap.subarray(dx, dx + want.length))).toEqual(Array.from(got));
     expect(want.filter((v) => v !== 0).length).toBeGreaterThan(8);
   });
+
+  it('dot2x4 adds a 2 × 4 block of dot products (SIMD and JavaScript agree bit for bit)', () => {
+    const { heap, simd } = setup(5);
+    const out = 60000;
+    heap.fill(0.5, out, out + 2 * 7);
+    const jsHeap = heap.slice();
+    const rows = [100, 3000, 6000, 9000, 12000, 15000];
+    const length = 1036;
+    simd.dot2x4(rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], length, out, 7);
+    javascriptRuns(jsHeap).dot2x4(rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], length, out, 7);
+    for (let r = 0; r < 2; r++) {
+      for (let c = 0; c < 4; c++) {
+        let want = 0.5;
+        for (let k = 0; k < length; k++) want += heap[rows[r] + k] * heap[rows[2 + c] + k];
+        expect(heap[out + 7 * r + c]).toBeCloseTo(want, 3);
+      }
+    }
+    expect(Array.from(jsHeap.subarray(out, out + 14))).toEqual(Array.from(heap.subarray(out, out + 14)));
+    expect(heap[out + 4]).toBe(0.5); // between the two output rows: untouched
+  });
 });

@@ -64,6 +64,22 @@ export interface HeapRuns {
     cols: number,
     channels: number,
   ): void;
+  /**
+   * A 2 × 4 block of dot products over `length` floats (a multiple of 4): out[r·outRowStride + c] += Σ_k a_r[k]·b_c[k]
+   * for the rows a_0, a_1 and b_0 … b_3 (each the index of its first element). Summed in 4 interleaved float32
+   * partial sums.
+   */
+  dot2x4(
+    a0: number,
+    a1: number,
+    b0: number,
+    b1: number,
+    b2: number,
+    b3: number,
+    length: number,
+    out: number,
+    outRowStride: number,
+  ): void;
 }
 
 /** The runs on `heap` in JavaScript (the fallback; also the reference the tests compare with). */
@@ -116,6 +132,19 @@ export function javascriptRuns(heap: Float32Array): HeapRuns {
         for (let l = 0; l < 4; l++) heap[where[l] - x + dx] += heap[g + c0 + l];
       }
     },
+    dot2x4(a0, a1, b0, b1, b2, b3, length, out, outRowStride) {
+      const bs = [b0, b1, b2, b3];
+      for (let r = 0; r < 2; r++) {
+        const a = r === 0 ? a0 : a1;
+        for (let c = 0; c < 4; c++) {
+          const lanes = [0, 0, 0, 0];
+          for (let k = 0; k < length; k++)
+            lanes[k % 4] = Math.fround(lanes[k % 4] + Math.fround(heap[a + k] * heap[bs[c] + k]));
+          const at = out + r * outRowStride + c;
+          heap[at] += Math.fround(Math.fround(Math.fround(lanes[0] + lanes[1]) + lanes[2]) + lanes[3]);
+        }
+      }
+    },
   };
 }
 
@@ -131,6 +160,17 @@ type RunFunction = (
 interface SimdExports {
   copyRuns: RunFunction;
   addRuns: RunFunction;
+  dot2x4: (
+    a0: number,
+    a1: number,
+    b0: number,
+    b1: number,
+    b2: number,
+    b3: number,
+    lengthBytes: number,
+    out: number,
+    outRowStride: number,
+  ) => void;
   maxWindow: (
     x: number,
     dxMinusX: number,
@@ -191,6 +231,18 @@ function instantiate(memory: WebAssembly.Memory): HeapRuns | null {
           srcStep << 2,
           length << 2,
           count,
+        ),
+      dot2x4: (a0, a1, b0, b1, b2, b3, length, out, outRowStride) =>
+        exports.dot2x4(
+          a0 << 2,
+          a1 << 2,
+          b0 << 2,
+          b1 << 2,
+          b2 << 2,
+          b3 << 2,
+          length << 2,
+          out << 2,
+          outRowStride << 2,
         ),
       maxWindow: (x, dx, g, rowStride, colStride, rows, cols, channels) =>
         exports.maxWindow(
@@ -450,7 +502,75 @@ function maxWindowLoop(): AssembledFunction {
   return { name: 'maxWindow', params: 8, locals: [I32, I32, I32, I32, I32, V128, V128, V128, V128], code };
 }
 
-/** The module: imports env.memory; exports copyRuns, addRuns, gatherRuns and maxWindow. */
+// dot2x4 parameters: a0, a1, b0, b1, b2, b3, lengthBytes, out, outRowStride; locals: k, the 8 accumulators, a0, a1, b.
+const D_A = [0, 1];
+const D_B = [2, 3, 4, 5];
+const D_LENGTH = 6;
+const D_OUT = 7;
+const D_OUT_ROW = 8;
+const D_K = 9;
+const D_ACC = (r: number, c: number) => 10 + r * 4 + c;
+const D_VA = [18, 19];
+const D_VB = 20;
+
+/**
+ * for (k = 0; k < length; k += 16) { va_r = load128(a_r + k); for c: vb = load128(b_c + k); acc_rc += va_r · vb; }
+ * out[r][c] += ((acc_rc[0] + acc_rc[1]) + acc_rc[2]) + acc_rc[3].
+ */
+function dotLoop(): AssembledFunction {
+  const load = (base: number) => [...get(base), ...get(D_K), op.i32Add, ...simdOp(simd.v128Load), ...memarg];
+  const body = [
+    ...load(D_A[0]),
+    ...set(D_VA[0]),
+    ...load(D_A[1]),
+    ...set(D_VA[1]),
+    ...[0, 1, 2, 3].flatMap((c) => [
+      ...load(D_B[c]),
+      ...set(D_VB),
+      ...[0, 1].flatMap((r) => [
+        ...get(D_ACC(r, c)),
+        ...get(D_VA[r]),
+        ...get(D_VB),
+        ...simdOp(simd.f32x4Mul),
+        ...simdOp(simd.f32x4Add),
+        ...set(D_ACC(r, c)),
+      ]),
+    ]),
+    ...increment(D_K, i32(16)),
+  ];
+  const lane = (r: number, c: number, l: number) => [
+    ...get(D_ACC(r, c)),
+    ...simdOp(simd.f32x4ExtractLane),
+    l,
+  ];
+  const store = (r: number, c: number) => {
+    const address = [
+      ...get(D_OUT),
+      ...(r === 1 ? [...get(D_OUT_ROW), op.i32Add] : []),
+      ...i32(4 * c),
+      op.i32Add,
+    ];
+    const sum = [
+      ...lane(r, c, 0),
+      ...lane(r, c, 1),
+      op.f32Add,
+      ...lane(r, c, 2),
+      op.f32Add,
+      ...lane(r, c, 3),
+      op.f32Add,
+    ];
+    return [...address, ...address, op.f32Load, ...memarg, ...sum, op.f32Add, op.f32Store, ...memarg];
+  };
+  const code = [
+    ...i32(0),
+    ...set(D_K),
+    ...whileNot([...get(D_K), ...get(D_LENGTH), op.i32GeS], body),
+    ...[0, 1].flatMap((r) => [0, 1, 2, 3].flatMap((c) => store(r, c))),
+  ];
+  return { name: 'dot2x4', params: 9, locals: [I32, ...Array.from({ length: 11 }, () => V128)], code };
+}
+
+/** The module: imports env.memory; exports copyRuns, addRuns, gatherRuns, maxWindow and dot2x4. */
 export function kernelModule(): Uint8Array<ArrayBuffer> {
-  return assembleModule([runLoop(false), runLoop(true), gatherLoop(), maxWindowLoop()]);
+  return assembleModule([runLoop(false), runLoop(true), gatherLoop(), maxWindowLoop(), dotLoop()]);
 }

@@ -37,10 +37,12 @@ export const simd = {
   v128Const: 0x0c,
   i32x4Splat: 0x11,
   i32x4ExtractLane: 0x1b,
+  f32x4ExtractLane: 0x1f,
   f32x4Gt: 0x44,
   v128Bitselect: 0x52,
   i32x4Add: 0xae,
   f32x4Add: 0xe4,
+  f32x4Mul: 0xe6,
 } as const;
 
 /** Unsigned LEB128. */
