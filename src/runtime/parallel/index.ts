@@ -25,3 +25,4 @@ export {
   type ParallelTrainOptions,
   type ParallelTrainResult,
 } from '../../train/parallel-train.js';
+export { fitLaplaceParallel, type ParallelLaplaceOptions } from './parallelLaplace.js';
