@@ -2,6 +2,7 @@ export * from './types.js';
 export * from './trainer.js';
 export * from './map-objective.js';
 export * from './optimizers.js';
+export { FusedAdamOptimizer } from './fusedAdam.js';
 export * from './lr-schedules.js';
 export * from './checkpoint.js';
 export * from './validation-metrics.js';

@@ -32,6 +32,13 @@ export {
   sparseLogAlpha,
 } from './logUniformKl.js';
 export { noiseSource, randomSigns, standardNormal, withNoiseSource } from './noise.js';
+export { fillZigguratNormal } from './zigguratNormal.js';
+export { sparseVdKl } from './sparseVdKl.js';
+export {
+  LRT_VARIANCE_EPSILON,
+  localReparameterisedDense,
+  type LocalReparameterisedDenseInputs,
+} from './localReparameterisation.js';
 export {
   BayesianLayer,
   type BayesianLayerArgs,

@@ -36,18 +36,21 @@ function customKernelEngine(): CustomKernelEngine | undefined {
  * Unlike `tf.customGrad`, which evaluates the gradient of every input, each input's gradient is computed only if the
  * tape needs it: the input gradient of a network's first layer (its input is data) is never formed. This runs on the
  * engine method `tf.customGrad` itself is built on; should a TF.js version lack it, `tf.customGrad` is used (same
- * values, every gradient evaluated).
+ * values, every gradient evaluated: {@link eagerGradientOp}).
  */
 export function lazyGradientOp(spec: LazyGradientOpSpec): tf.Tensor {
-  const names = Object.keys(spec.inputs);
   const engine = customKernelEngine();
-  if (engine) {
-    return engine.runKernelFunc({
-      forwardFunc: (_backend, save) => spec.forward(save),
-      backwardsFunc: (dy, saved) => spec.backward(dy, saved),
-      inputs: { ...spec.inputs },
-    });
-  }
+  if (!engine) return eagerGradientOp(spec);
+  return engine.runKernelFunc({
+    forwardFunc: (_backend, save) => spec.forward(save),
+    backwardsFunc: (dy, saved) => spec.backward(dy, saved),
+    inputs: { ...spec.inputs },
+  });
+}
+
+/** The same op through `tf.customGrad`: same values and gradients, but every input's gradient is evaluated. */
+export function eagerGradientOp(spec: LazyGradientOpSpec): tf.Tensor {
+  const names = Object.keys(spec.inputs);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args[names.length] as tf.GradSaveFunc;
     return {

@@ -139,8 +139,8 @@ describe('localReparameterisedDense (fused local reparameterisation)', () => {
 
   it('forms the input gradient only when the tape needs it (4 products instead of 6 for a first layer)', async () => {
     const o = operands();
-    const mean = tf.variable(o.mean);
-    const variance = tf.variable(o.variance);
+    const mean = tf.variable(o.mean as tf.Tensor2D);
+    const variance = tf.variable(o.variance as tf.Tensor2D);
     const countProducts = async (inputNeedsGradient: boolean) => {
       const profile = await tf.profile(() => {
         const { value, grads } = tf.variableGrads(() => {
@@ -166,8 +166,8 @@ describe('localReparameterisedDense (fused local reparameterisation)', () => {
 
   it('leaks no tensors over repeated gradient steps', () => {
     const o = operands();
-    const mean = tf.variable(o.mean);
-    const variance = tf.variable(o.variance);
+    const mean = tf.variable(o.mean as tf.Tensor2D);
+    const variance = tf.variable(o.variance as tf.Tensor2D);
     const step = () => {
       const { value, grads } = tf.variableGrads(
         () =>
