@@ -10,7 +10,7 @@
  * start-up (a TF.js backend per worker) is timed separately; the timed runs reuse one started pool.
  *
  *   npx tsx bench/parallel-speedup.ts [--cases map300,svd300,predict] [--n 60000] [--test-n 10000]
- *                                     [--epochs 1] [--workers 2] [--samples 30] [--repeats 1]
+ *                                     [--epochs 1] [--workers 2] [--samples 30] [--repeats 1] [--shares 0.4,0.6]
  *
  * Data: Fashion-MNIST from /usr/share/datasets/fashion-mnist (`loadImageDataset('fashion-mnist')`), the first `--n`
  * training and `--test-n` test images.
@@ -43,6 +43,9 @@ const cpuSince = (start: NodeJS.CpuUsage) => {
   const d = process.cpuUsage(start);
   return (d.user + d.system) / 1e6;
 };
+
+/** Per-worker batch shares from `--shares`, if given. */
+const SHARES = process.argv.includes('--shares') ? argValue('shares', '').split(',').map(Number) : undefined;
 
 const load = () =>
   loadavg()
@@ -112,7 +115,9 @@ async function trainingCase(
     const model = buildModel(sparseVd);
     const loadStart = load();
     cpu = process.cpuUsage();
-    const r = await trainParallel({ ...common, model, objective, workers, pool, progress: 'none' });
+    // `--shares` (e.g. 0.4,0.6) applies to the runs with as many workers.
+    const shares = SHARES?.length === workers ? SHARES : undefined;
+    const r = await trainParallel({ ...common, model, objective, workers, pool, shares, progress: 'none' });
     timings.push({
       label: `${workers} worker${workers === 1 ? '' : 's'} (trainParallel)`,
       seconds: r.seconds,
