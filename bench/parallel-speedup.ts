@@ -3,13 +3,15 @@
  * - `map300`: LeNet-300-100 MAP epoch (softmax cross-entropy, Adam 1e-3, batch 100): `train` vs `trainParallel`;
  * - `svd300`: LeNet-300-100 Sparse VD epoch (log-uniform family, local reparameterisation, ELBO with β = 1, Adam);
  * - `predict`: Monte-Carlo predictive of the Sparse VD LeNet-300-100 over the test images, S = 30:
- *   `predictMonteCarloChunked` in this thread vs `parallelPredict` (identical numbers, checked).
+ *   `predictMonteCarloChunked` in this thread vs `parallelPredict` (identical numbers, checked);
+ * - `laplace`: KFAC (GGN) Laplace of the last layer of a LeNet-300-100 over the training images: `fitLaplace` vs
+ *   `fitLaplaceParallel` (log marginal likelihoods compared). Off by default; add it to `--cases`.
  *
  * Prints the backend, the load average around every measurement (the machine may be shared: compare runs made back
  * to back), steps/s, seconds, the speed-up, the final loss of each run, and the tensor count before/after. Worker
  * start-up (a TF.js backend per worker) is timed separately; the timed runs reuse one started pool.
  *
- *   npx tsx bench/parallel-speedup.ts [--cases map300,svd300,predict] [--n 60000] [--test-n 10000]
+ *   npx tsx bench/parallel-speedup.ts [--cases map300,svd300,predict,laplace] [--n 60000] [--test-n 10000]
  *                                     [--epochs 1] [--workers 2] [--samples 30] [--repeats 1] [--shares 0.4,0.6]
  *
  * Data: Fashion-MNIST from /usr/share/datasets/fashion-mnist (`loadImageDataset('fashion-mnist')`), the first `--n`
@@ -18,12 +20,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { cpus, loadavg } from 'node:os';
 import type { Dataset } from '../src/data/dataset.js';
+import { fitLaplace } from '../src/laplace/laplacePosterior.js';
 import { loadImageDataset } from '../src/data/image-datasets.js';
 import { subsetDataset } from '../src/data/splits.js';
 import { lenet300 } from '../src/models/zoo.js';
 import { initBackend } from '../src/runtime/backend.js';
 import type { ObjectiveSpec } from '../src/runtime/parallel/objectiveSpec.js';
 import { objectiveFromSpec } from '../src/runtime/parallel/objectiveSpec.js';
+import { fitLaplaceParallel } from '../src/runtime/parallel/parallelLaplace.js';
 import { parallelPredict, predictMonteCarloChunked } from '../src/runtime/parallel/parallelPredict.js';
 import { WorkerPool } from '../src/runtime/parallel/workerPool.js';
 import { setGlobalSeed } from '../src/runtime/random.js';
@@ -150,6 +154,39 @@ async function trainingCase(
   console.log(`  tensors before/after: ${before}/${tf.memory().numTensors}`);
 }
 
+async function laplaceCase(data: Dataset, pools: Map<number, WorkerPool>): Promise<void> {
+  const before = tf.memory().numTensors;
+  const model = buildModel(false);
+  const options = { hessian: 'kron' as const, subset: 'lastLayer' as const, priorPrecision: 1 };
+  let loadStart = load();
+  let cpu = process.cpuUsage();
+  let start = performance.now();
+  const single = fitLaplace(model, data, options);
+  const singleSeconds = (performance.now() - start) / 1000;
+  console.log(`\n## KFAC last-layer Laplace, LeNet-300-100 (untrained): ${data.n} images`);
+  console.log(
+    `  ${'1 process (fitLaplace)'.padEnd(28)} ${singleSeconds.toFixed(2).padStart(8)} s  CPU ${cpuSince(cpu).toFixed(2)} s` +
+      `  load ${loadStart} → ${load()}`,
+  );
+  for (const [workers, pool] of pools) {
+    loadStart = load();
+    cpu = process.cpuUsage();
+    start = performance.now();
+    const parallel = await fitLaplaceParallel(model, data, { ...options, pool });
+    const s = (performance.now() - start) / 1000;
+    const a = parallel.logMarginalLikelihood();
+    const b = single.logMarginalLikelihood();
+    console.log(
+      `  ${`${workers} worker(s)`.padEnd(28)} ${s.toFixed(2).padStart(8)} s  speed-up ${(singleSeconds / s).toFixed(2)}×` +
+        `  CPU ${cpuSince(cpu).toFixed(2)} s  log evidence ${a.toFixed(3)} vs ${b.toFixed(3)}  load ${loadStart} → ${load()}`,
+    );
+    parallel.dispose();
+  }
+  single.dispose();
+  model.dispose();
+  console.log(`  tensors before/after: ${before}/${tf.memory().numTensors}`);
+}
+
 async function predictCase(test: Dataset, pools: Map<number, WorkerPool>, samples: number): Promise<void> {
   const model = buildModel(true);
   const x = tf.tensor(test.x, [test.n, ...test.featureShape]);
@@ -227,6 +264,7 @@ async function main(): Promise<void> {
           epochs,
         );
       if (cases.includes('predict')) await predictCase(testData, pools, samples);
+      if (cases.includes('laplace')) await laplaceCase(trainData, pools);
     }
   } finally {
     for (const pool of pools.values()) await pool.terminate();

@@ -1,5 +1,4 @@
-import type { Dataset } from '../../data/dataset.js';
-import { subsetDataset } from '../../data/splits.js';
+import { featureSize, targetWidth, type Dataset } from '../../data/dataset.js';
 import { fitLaplace, type FitLaplaceOptions, type LaplacePosterior } from '../../laplace/laplacePosterior.js';
 import type { LaplaceState } from '../../laplace/serialization.js';
 import { restoreModel, type ModelSnapshot } from './modelSnapshot.js';
@@ -24,10 +23,15 @@ export function laplaceStateOf(posterior: LaplacePosterior): LaplaceState {
 async function laplaceTask(task: LaplaceTask): Promise<LaplaceState> {
   const model = await restoreModel(task.snapshot);
   try {
-    const share = subsetDataset(
-      task.data,
-      Int32Array.from({ length: task.end - task.start }, (_, i) => task.start + i),
-    );
+    // A view of the contiguous share, no copy.
+    const fs = featureSize(task.data);
+    const ts = targetWidth(task.data);
+    const share: Dataset = {
+      ...task.data,
+      x: task.data.x.subarray(task.start * fs, task.end * fs),
+      y: task.data.y.subarray(task.start * ts, task.end * ts),
+      n: task.end - task.start,
+    };
     const posterior = fitLaplace(model, share, task.options);
     const state = laplaceStateOf(posterior);
     posterior.dispose();
