@@ -17,17 +17,20 @@ interface Conv2DBackpropFilterAttrs {
 }
 
 /**
- * The gradient of a 2-D convolution with respect to its filter, composed from the backend's own fast kernels.
- *
- * With x̃ the zero-padded input, stride s and dilation d,
+ * The gradient of a 2-D convolution with respect to its filter. With x̃ the zero-padded input, stride s and
+ * dilation d,
  *
  *   ∂L/∂W[i, j, c, o] = Σ_{n, p, q} x̃[n, p·s_h + i·d_h, q·s_w + j·d_w, c] · dy[n, p, q, o].
  *
- * Read with the input channel c as the batch, the example n as the channel and (p, q) as the filter taps, the right
- * side is itself a 'valid' convolution: of x̃ transposed to [C, H̃, W̃, N] with dy transposed to [OH, OW, N, O], with
- * stride d and dilation s, giving [C, fh, fw, O]. So pad/crop → 2 transposes → Conv2D → transpose, and the work runs in
- * the backend's convolution (XNNPACK on wasm). At LeNet-5 sizes this takes ~20 ms on wasm, against seconds for the
- * cpu backend's loop kernel and an im2col + MatMul formulation that was 5–15× slower on wasm.
+ * On the wasm backend: the transposed patch matrix of x times dy, one MatMul ({@link filterGradientByMatMul}), or for
+ * short patches (≤ 32 taps × channels) SIMD dot products — LeNet-5's filter gradients took 18 and 27 ms composed as
+ * below, ~5 and ~20 ms this way.
+ *
+ * Elsewhere (the cpu backend, whose own kernel is a scalar loop taking seconds at LeNet-5 sizes) it is composed from
+ * the backend's convolution: read with the input channel c as the batch, the example n as the channel and (p, q) as
+ * the filter taps, the right side is itself a 'valid' convolution of x̃ transposed to [C, H̃, W̃, N] with dy
+ * transposed to [OH, OW, N, O], with stride d and dilation s, giving [C, fh, fw, O]: pad/crop → 2 transposes →
+ * Conv2D → transpose.
  */
 export function conv2dBackpropFilterConfig(backendName: string): tf.KernelConfig {
   return {

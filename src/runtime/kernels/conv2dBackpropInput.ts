@@ -17,15 +17,17 @@ interface Conv2DBackpropInputAttrs {
 }
 
 /**
- * The gradient of a 2-D convolution with respect to its input (also the forward pass of a transposed convolution),
- * composed from the backend's `Conv2D`:
+ * The gradient of a 2-D convolution with respect to its input (also the forward pass of a transposed convolution).
+ * The wasm backend's own kernel is a scalar loop (~0.7 s per call for LeNet-5's second layer at batch 100).
+ *
+ * On the wasm backend: col2im(dy · Wᵀ), one MatMul and a SIMD scatter-add ({@link inputGradientByMatMul}; ~15 ms for
+ * that layer). Elsewhere, composed from the backend's `Conv2D`:
  *
  *   ∂L/∂x[n, h, w, c] = Σ_{i, j, o} dy↑[n, h + padTop − i·d_h, w + padLeft − j·d_w, o] · W[i, j, c, o],
  *
  * where dy↑ is dy with s − 1 zeros inserted between neighbours (its value at p·s is dy[p]). With the filter flipped
  * in space and its channel axes swapped, this is a stride-1 'valid' convolution (dilation d) of the suitably padded
- * dy↑. The wasm backend's own kernel is a scalar loop: ~0.7 s per call for LeNet-5's second layer at batch 100, where
- * this runs in XNNPACK's convolution.
+ * dy↑ — which also multiplies every inserted and padded zero (2.25× the work for LeNet-5's second layer).
  */
 export function conv2dBackpropInputConfig(backendName: string): tf.KernelConfig {
   return {

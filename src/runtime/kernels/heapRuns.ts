@@ -1,12 +1,14 @@
 /**
- * Strided copies and sums of runs of float32 values on the wasm backend's heap — the inner loops of im2col, col2im and
- * the pooling gradients — done by a tiny WebAssembly module with 128-bit SIMD that shares the backend's memory, with a
- * plain JavaScript fallback of the same meaning.
+ * Strided copies and sums of runs of float32 values on the wasm backend's heap — the inner loops of im2col, col2im,
+ * column sums, max-pooling gradients and short dot products — done by a tiny WebAssembly module with 128-bit SIMD
+ * that shares the backend's memory, with a plain JavaScript fallback of the same meaning (bit for bit).
  *
  * Why a module of our own: these loops move a few million floats per training step. In JavaScript they ran at
- * 2–5 ns per element on this machine (a col2im of LeNet-5's second layer took 7–15 ms), several times the time of the
- * matrix product they serve; in wasm SIMD they run at memory speed. The module is ~300 bytes, assembled below from
- * its instructions (no toolchain needed) and instantiated synchronously against the backend's `WebAssembly.Memory`.
+ * 2–12 ns per element on this machine (a col2im of LeNet-5's second layer took 7–15 ms, its first max-pooling
+ * gradient 14 ms), several times the time of the matrix product they serve; in wasm SIMD they run at memory speed.
+ * The module is ~1.4 KB, assembled below from its instructions (no toolchain needed; small enough for a synchronous
+ * compile on a browser's main thread) and instantiated against the backend's `WebAssembly.Memory`. Where that fails
+ * (no SIMD, a shared memory of the threaded build, a content security policy) the JavaScript loops run instead.
  */
 
 import {

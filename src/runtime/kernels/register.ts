@@ -57,6 +57,7 @@ const plans: Readonly<Record<string, readonly KernelPlan[]>> = {
   wasm: [
     ...composedKernels,
     // The wasm backend's own input gradient is a scalar loop, ~30× slower than its Conv2D.
+    // (Conv2DBackpropFilter, from composedKernels, and this one run as im2col + MatMul on the wasm heap.)
     { kernelName: 'Conv2DBackpropInput', when: 'replace', make: conv2dBackpropInputConfig },
     // TF.js 4.22's wasm Conv3DBackpropInputV2 and MaxPoolGrad return wrong gradients.
     { kernelName: 'Conv3DBackpropInputV2', when: 'replace', make: conv3dBackpropInputConfig },
