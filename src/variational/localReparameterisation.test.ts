@@ -43,7 +43,8 @@ function composed(
 }
 
 describe('localReparameterisedDense (fused local reparameterisation)', () => {
-  const [batch, inputs, units] = [7, 13, 5];
+  // Two shapes: a narrow layer (g·μᵀ formed directly) and a wide one with a small batch ((μ·gᵀ)ᵀ instead).
+  let [batch, inputs, units] = [7, 13, 5];
 
   function operands() {
     return {
@@ -58,8 +59,14 @@ describe('localReparameterisedDense (fused local reparameterisation)', () => {
     };
   }
 
-  for (const withBias of ['no bias', 'deterministic bias', 'Bayesian bias'] as const) {
-    it(`values and gradients (x, μ, σ², bias) equal tf.grads of the composition within 1e-5 (${withBias})`, () => {
+  for (const [shape, withBias] of [
+    [[7, 13, 5], 'no bias'],
+    [[7, 13, 5], 'deterministic bias'],
+    [[7, 13, 5], 'Bayesian bias'],
+    [[3, 40, 30], 'Bayesian bias'],
+  ] as const) {
+    it(`values and gradients (x, μ, σ², bias) equal tf.grads of the composition within 1e-5 (${shape.join('×')}, ${withBias})`, () => {
+      [batch, inputs, units] = shape;
       const o = operands();
       const names = ['x', 'mean', 'variance', 'biasMean', 'biasVariance'].slice(
         0,

@@ -56,11 +56,7 @@ export function localReparameterisedDense(inputs: LocalReparameterisedDenseInput
       const d = tf.div(tf.mul(g, sNoise), tf.mul(s, 2)) as tf.Tensor2D;
       const xT = tf.transpose(sx);
       return {
-        x: () =>
-          tf.add(
-            tf.matMul(g, tf.transpose(sMean)),
-            tf.mul(tf.mul(sx, 2), tf.matMul(d, tf.transpose(sVariance))),
-          ),
+        x: () => tf.add(timesTransposed(g, sMean), tf.mul(tf.mul(sx, 2), timesTransposed(d, sVariance))),
         mean: () => tf.matMul(xT, g),
         variance: () => tf.matMul(tf.square(xT), d),
         biasMean: () => tf.sum(g, 0),
@@ -68,4 +64,15 @@ export function localReparameterisedDense(inputs: LocalReparameterisedDenseInput
       };
     },
   }) as tf.Tensor2D;
+}
+
+/**
+ * a·wᵀ for a `[batch, out]` and w `[in, out]`, transposing whichever is smaller: w itself, or a and the `[in, batch]`
+ * result of w·aᵀ (for a wide layer and a small batch the latter moves far fewer numbers; transposes are slow on wasm).
+ */
+function timesTransposed(a: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  const [batch] = a.shape;
+  const [inputs, outputs] = w.shape;
+  if (inputs * outputs <= batch * (inputs + outputs)) return tf.matMul(a, tf.transpose(w));
+  return tf.transpose(tf.matMul(w, tf.transpose(a)));
 }
