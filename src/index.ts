@@ -14,6 +14,7 @@
  * - util: errors and atomic file writes.
  */
 export * from './runtime/index.js';
+export * from './runtime/parallel/index.js';
 export * from './util/index.js';
 export * from './data/index.js';
 export * from './models/index.js';
