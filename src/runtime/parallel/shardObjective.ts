@@ -5,7 +5,10 @@ import { BayescompError, requireConfig } from '../../util/errors.js';
 import type { WeightSample } from '../../variational/bayesianLayer.js';
 import { bayesianLayers, modelKl, sparsityReport, updatePriors } from '../../variational/modelLayers.js';
 import { withNoiseSource } from '../../variational/noise.js';
-import { checkLikelihood, negativeLogLikelihoodPerExample } from '../../variational/objectives/likelihood.js';
+import {
+  likelihoodSettings,
+  negativeLogLikelihoodPerExample,
+} from '../../variational/objectives/likelihood.js';
 import { renyiBound } from '../../variational/objectives/renyiBound.js';
 import { klWeightScheduleFromSpec, type ObjectiveSpec } from './objectiveSpec.js';
 
@@ -120,14 +123,7 @@ function mapShard(spec: Extract<ObjectiveSpec, { kind: 'map' }>): ShardObjective
  */
 function elboShard(spec: Extract<ObjectiveSpec, { kind: 'elbo' }>): ShardObjective {
   const schedule = klWeightScheduleFromSpec(spec.beta);
-  const samples = spec.samples ?? 1;
-  requireConfig(
-    Number.isInteger(samples) && samples >= 1,
-    `samples must be a positive integer, got ${samples}`,
-  );
-  const likelihood = spec.likelihood ?? 'categorical';
-  const noiseStd = spec.noiseStd ?? 1;
-  checkLikelihood(likelihood, noiseStd);
+  const { samples, likelihood, noiseStd } = likelihoodSettings(spec, 1);
   const empiricalBayes = spec.empiricalBayes ?? true;
   return {
     termNames: ['data', 'kl', 'beta', 'nelbo'],
@@ -181,14 +177,7 @@ function elboShard(spec: Extract<ObjectiveSpec, { kind: 'elbo' }>): ShardObjecti
  */
 function renyiShard(spec: Extract<ObjectiveSpec, { kind: 'renyi' }>): ShardObjective {
   const alpha = spec.alpha;
-  const samples = spec.samples ?? 5;
-  requireConfig(
-    Number.isInteger(samples) && samples >= 1,
-    `samples must be a positive integer, got ${samples}`,
-  );
-  const likelihood = spec.likelihood ?? 'categorical';
-  const noiseStd = spec.noiseStd ?? 1;
-  checkLikelihood(likelihood, noiseStd);
+  const { samples, likelihood, noiseStd } = likelihoodSettings(spec, 5);
   return {
     termNames: ['bound', 'data'],
     collective: true,

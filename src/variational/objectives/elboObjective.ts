@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch, LossTerms, Objective, StepContext } from '../../train/types.js';
-import { requireConfig } from '../../util/errors.js';
+
 import { modelKl, sparsityReport, updatePriors } from '../modelLayers.js';
 import { withNoiseSource } from '../noise.js';
 import { asKlWeightSchedule, type KlWeightSchedule } from './klWeightSchedules.js';
 import {
-  checkLikelihood,
+  likelihoodSettings,
   negativeLogLikelihoodPerExample,
   type VariationalLikelihood,
 } from './likelihood.js';
@@ -37,14 +37,7 @@ export interface ElboObjectiveOptions {
  */
 export function elboObjective(options: ElboObjectiveOptions = {}): Objective {
   const schedule = asKlWeightSchedule(options.beta);
-  const samples = options.samples ?? 1;
-  requireConfig(
-    Number.isInteger(samples) && samples >= 1,
-    `samples must be a positive integer, got ${samples}`,
-  );
-  const likelihood = options.likelihood ?? 'categorical';
-  const noiseStd = options.noiseStd ?? 1;
-  checkLikelihood(likelihood, noiseStd);
+  const { samples, likelihood, noiseStd } = likelihoodSettings(options, 1);
   const empiricalBayes = options.empiricalBayes ?? true;
 
   return {

@@ -28,3 +28,33 @@ export function checkLikelihood(likelihood: VariationalLikelihood, noiseStd: num
     `noise standard deviation must be > 0, got ${noiseStd}`,
   );
 }
+
+/** The sampling and likelihood settings every variational objective takes, with their defaults. */
+export interface LikelihoodSettings {
+  readonly samples: number;
+  readonly likelihood: VariationalLikelihood;
+  readonly noiseStd: number;
+}
+
+/**
+ * Validated sampling and likelihood settings (samples per step, likelihood, observation noise), shared by the
+ * single-process objectives and their per-worker shards so both read options the same way.
+ */
+export function likelihoodSettings(
+  options: {
+    readonly samples?: number;
+    readonly likelihood?: VariationalLikelihood;
+    readonly noiseStd?: number;
+  },
+  defaultSamples: number,
+): LikelihoodSettings {
+  const samples = options.samples ?? defaultSamples;
+  requireConfig(
+    Number.isInteger(samples) && samples >= 1,
+    `samples must be a positive integer, got ${samples}`,
+  );
+  const likelihood = options.likelihood ?? 'categorical';
+  const noiseStd = options.noiseStd ?? 1;
+  checkLikelihood(likelihood, noiseStd);
+  return { samples, likelihood, noiseStd };
+}

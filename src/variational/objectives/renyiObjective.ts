@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch, LossTerms, Objective, StepContext } from '../../train/types.js';
-import { BayescompError, requireConfig } from '../../util/errors.js';
+import { BayescompError } from '../../util/errors.js';
 import type { WeightSample } from '../bayesianLayer.js';
 import { bayesianLayers } from '../modelLayers.js';
 import { withNoiseSource } from '../noise.js';
 import {
-  checkLikelihood,
+  likelihoodSettings,
   negativeLogLikelihoodPerExample,
   type VariationalLikelihood,
 } from './likelihood.js';
@@ -35,14 +35,7 @@ export interface RenyiObjectiveOptions {
  */
 export function renyiObjective(options: RenyiObjectiveOptions): Objective {
   const alpha = options.alpha;
-  const samples = options.samples ?? 5;
-  requireConfig(
-    Number.isInteger(samples) && samples >= 1,
-    `samples must be a positive integer, got ${samples}`,
-  );
-  const likelihood = options.likelihood ?? 'categorical';
-  const noiseStd = options.noiseStd ?? 1;
-  checkLikelihood(likelihood, noiseStd);
+  const { samples, likelihood, noiseStd } = likelihoodSettings(options, 5);
 
   return {
     name: 'renyi',
