@@ -23,7 +23,7 @@ import { validateOptimizerSpec, type OptimizerSpec } from './optimizers.js';
 import { createProgressReporter } from './progress-reporter.js';
 import type { TrainOptions, TrainResult } from './trainer.js';
 import type { EpochLog, TrainCallbacks } from './types.js';
-import { deterministicValidationMetrics } from './validation-metrics.js';
+import { epochValidation } from './epoch-validation.js';
 
 /** Options of {@link trainParallel}: those of `train` without run directories, plus the worker count. */
 export interface ParallelTrainOptions extends Omit<
@@ -197,24 +197,7 @@ export async function trainParallel(options: ParallelTrainOptions): Promise<Para
       const { loss, terms } = epochMeans(shared.stepValues, stepsPerEpoch, workers, termNames);
       readWeights(model, shared.weights);
 
-      let validation: Record<string, number> | undefined;
-      const validateEvery = options.validateEvery ?? 1;
-      if (
-        (options.validate || options.validation) &&
-        ((epoch + 1) % validateEvery === 0 || epoch + 1 === epochs)
-      ) {
-        validation = options.validate
-          ? await options.validate(model, {
-              epoch,
-              data: options.validation,
-              random: new Random(deriveRunSeed(seed, RUN_STREAM.validate, epoch)),
-            })
-          : await deterministicValidationMetrics(
-              model,
-              options.validation!,
-              options.validationBatchSize ?? 1000,
-            );
-      }
+      const validation = await epochValidation(options, model, epoch, epochs, seed);
       const metrics = objective.epochMetrics?.(model);
       const flat: Record<string, number> = { loss, ...terms, learningRate: learningRates[0], ...metrics };
       for (const [k, v] of Object.entries(validation ?? {})) flat[`val_${k}`] = v;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { batchCount, makeBatch, sliceBatch } from '../data/batches.js';
 import type { Dataset } from '../data/dataset.js';
 import { backendInfo, describeBackend } from '../runtime/backend.js';
+import { deriveRunSeed, RUN_STREAM } from '../runtime/parallel/seeds.js';
 import { Random } from '../runtime/random.js';
 import { writeJsonAtomic } from '../util/atomic-write.js';
 import { BayescompError, requireConfig } from '../util/errors.js';
@@ -35,7 +36,7 @@ import {
 import { type ProgressMode, createProgressReporter } from './progress-reporter.js';
 import { type LossDivergence, StepLossMonitor } from './step-loss-monitor.js';
 import type { Batch, EpochLog, Objective, StepContext, TrainCallbacks } from './types.js';
-import { deterministicValidationMetrics } from './validation-metrics.js';
+import { epochValidation } from './epoch-validation.js';
 
 /** The file a run directory's per-epoch metrics are written to. */
 export const HISTORY_FILE = 'history.json';
@@ -121,9 +122,6 @@ export interface TrainResult {
   readonly resumedFrom?: { readonly epoch: number; readonly step: number };
 }
 
-/** Random streams derived from the run's seed, so each use has its own reproducible sequence. */
-const STREAM = { objective: 1, shuffle: 2, validate: 3 } as const;
-
 /**
  * Trains `model` by minibatch gradient descent on `objective`, the one loop every method of the library uses (MAP
  * training, variational inference). Each step: build the batch, compute the objective and its gradients with respect
@@ -144,7 +142,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const objective = options.objective ?? mapObjective();
   const optimizerSpec = options.optimizer ?? { name: 'adam', learningRate: 1e-3 };
   let seed = options.seed ?? 0;
-  const random = new Random(deriveSeed(seed, STREAM.objective, 0));
+  const random = new Random(deriveRunSeed(seed, RUN_STREAM.objective, 0));
   const extraVariables = objective.extraVariables?.() ?? [];
   const variables = [...model.trainableWeights.map((w) => w.read() as tf.Variable), ...extraVariables].filter(
     (v) => v.trainable,
@@ -233,7 +231,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const order =
         options.shuffle === false
           ? undefined
-          : new Random(deriveSeed(seed, STREAM.shuffle, epoch)).permutation(data.n);
+          : new Random(deriveRunSeed(seed, RUN_STREAM.shuffle, epoch)).permutation(data.n);
       let firstLearningRate = resumingMidEpoch ? partial?.learningRate : undefined;
       const firstStep = resumingMidEpoch ? startStep : 0;
       reporter.epochStart(epoch, epochs, stepsPerEpoch, firstStep);
@@ -339,24 +337,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const steps = monitor?.steps ?? 0;
     const loss = steps > 0 ? monitor!.lossSum / steps : NaN;
     const terms = Object.fromEntries(Object.entries(monitor?.termSums ?? {}).map(([k, v]) => [k, v / steps]));
-    let validation: Record<string, number> | undefined;
-    const validateEvery = options.validateEvery ?? 1;
-    if (
-      (options.validate || options.validation) &&
-      ((epoch + 1) % validateEvery === 0 || epoch + 1 === epochs)
-    ) {
-      validation = options.validate
-        ? await options.validate(model, {
-            epoch,
-            data: options.validation,
-            random: new Random(deriveSeed(seed, STREAM.validate, epoch)),
-          })
-        : await deterministicValidationMetrics(
-            model,
-            options.validation!,
-            options.validationBatchSize ?? 1000,
-          );
-    }
+    const validation = await epochValidation(options, model, epoch, epochs, seed);
     const metrics = objective.epochMetrics?.(model);
     const flat: Record<string, number> = { loss, ...terms, learningRate, ...metrics };
     for (const [k, v] of Object.entries(validation ?? {})) flat[`val_${k}`] = v;
@@ -475,18 +456,6 @@ function validateTrainOptions(options: TrainOptions): void {
   positiveInt(options.divergenceCheckEvery, 'divergenceCheckEvery');
   requireConfig(!options.resume || options.runDir !== undefined, 'resume needs a run directory');
   validateLrSchedule(options.lrSchedule);
-}
-
-/** A 32-bit seed for stream `stream`, index `index` of a run seeded with `seed` (a few rounds of integer hashing). */
-function deriveSeed(seed: number, stream: number, index: number): number {
-  let h = Math.trunc(seed) >>> 0;
-  for (const v of [stream, index]) {
-    h = Math.imul(h ^ (v >>> 0), 0x9e3779b1) >>> 0;
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x85ebca6b) >>> 0;
-    h ^= h >>> 13;
-  }
-  return h;
 }
 
 /** Whether every value of the tensors is finite (`x · 0` is 0 for finite x and NaN otherwise; one read). */

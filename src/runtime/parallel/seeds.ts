@@ -1,8 +1,7 @@
 /**
  * A 32-bit seed for stream `stream`, index `index` of a run seeded with `seed` (a few rounds of integer hashing).
- * The same derivation as the training loop's private one in `src/train/trainer.ts`, so a parallel run shuffles
- * exactly as `train` does and its worker 0 draws the same noise as `train`'s objective stream (to be unified when
- * the trainer exports it).
+ * `train` and `trainParallel` both derive their streams here, so a parallel run shuffles exactly as `train` does and
+ * its worker 0 draws the same noise as `train`'s objective stream.
  */
 export function deriveRunSeed(seed: number, stream: number, index: number): number {
   let h = Math.trunc(seed) >>> 0;
