@@ -120,6 +120,48 @@ describe('model zoo', () => {
     [m, c].forEach((model) => model.dispose());
   });
 
+  it('LeNets with dropout put Dropout on each hidden representation entering a Dense layer, same weights', () => {
+    const l300 = lenet300({ seed: 4, dropout: 0.5 });
+    expect(l300.layers.map((l) => l.name)).toEqual([
+      'flatten',
+      'dense_1',
+      'dropout_1',
+      'dense_2',
+      'dropout_2',
+      'dense_3',
+    ]);
+    const l5 = buildZooModel('lenet5', { seed: 4, dropout: 0.25 });
+    expect(l5.layers.map((l) => l.name)).toEqual([
+      'conv_1',
+      'pool_1',
+      'conv_2',
+      'pool_2',
+      'flatten',
+      'dropout_1',
+      'dense_1',
+      'dropout_2',
+      'dense_2',
+    ]);
+    expect((l5.getLayer('dropout_1').getConfig() as { rate: number }).rate).toBe(0.25);
+    // Dropout has no weights and draws nothing at construction: the same seed gives the plain LeNet's weights, and
+    // in inference mode the same outputs.
+    const plain300 = lenet300({ seed: 4 });
+    const plain5 = lenet5({ seed: 4 });
+    expect(l300.countParams()).toBe(266_610);
+    expect(l5.countParams()).toBe(431_080);
+    expect(weightsOf(l300)).toEqual(weightsOf(plain300));
+    expect(weightsOf(l5)).toEqual(weightsOf(plain5));
+    const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 7);
+    const a = l5.predict(x) as tf.Tensor;
+    const b = plain5.predict(x) as tf.Tensor;
+    expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBe(0);
+    // In training mode half of the flattened activations are dropped: the outputs change.
+    const c = l5.apply(x, { training: true }) as tf.Tensor;
+    expect(tf.max(tf.abs(tf.sub(c, b))).dataSync()[0]).toBeGreaterThan(1e-3);
+    tf.dispose([x, a, b, c]);
+    [l300, l5, plain300, plain5].forEach((m) => m.dispose());
+  });
+
   it('rejects unknown names and impossible options with a BayescompError', () => {
     expect(() => buildZooModel('resnet')).toThrow(BayescompError);
     expect(() => buildZooModel('resnet')).toThrow(/unknown zoo model 'resnet'/);

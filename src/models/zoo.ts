@@ -112,21 +112,36 @@ export function isZooModelName(name: string): name is ZooModelName {
   return ZOO_MODELS.some((m) => m.name === name);
 }
 
+/** Options of the fixed LeNet architectures: the common ones plus dropout for MC dropout. */
+export interface LeNetOptions extends ZooOptions {
+  /**
+   * Dropout rate on every hidden representation entering a Dense layer (Gal & Ghahramani 2016's "lenet-ip"
+   * placement for MC dropout): LeNet-300-100 gets `dropout_1` after `dense_1` and `dropout_2` after `dense_2`;
+   * LeNet-5 gets `dropout_1` after `flatten` and `dropout_2` after `dense_1`. Dropout has no weights, so the
+   * parameter count is unchanged. 0 (default) adds no layers: the model is exactly the plain LeNet.
+   */
+  readonly dropout?: number;
+}
+
 /**
  * LeNet-300-100 (LeCun et al. 1998): flatten → dense 300 relu → dense 100 relu → dense `numClasses`. Layers are named
- * `flatten`, `dense_1`, `dense_2`, `dense_3`. On 28×28 inputs it has 266,610 parameters.
+ * `flatten`, `dense_1`, `dense_2`, `dense_3` (plus `dropout_i` with {@link LeNetOptions.dropout}). On 28×28 inputs it
+ * has 266,610 parameters.
  */
-export function lenet300(options: ZooOptions = {}): tf.Sequential {
-  return buildMlp({ ...options, hiddenUnits: [300, 100], activation: 'relu', dropout: 0 }, 'lenet300');
+export function lenet300(options: LeNetOptions = {}): tf.Sequential {
+  return buildMlp(
+    { ...options, hiddenUnits: [300, 100], activation: 'relu', dropout: options.dropout ?? 0 },
+    'lenet300',
+  );
 }
 
 /**
  * LeNet-5-Caffe ("20-50-800-500", the variant used by Louizos et al. 2017 and Molchanov et al. 2017): conv 20@5×5
  * valid relu → max-pool 2 → conv 50@5×5 valid relu → max-pool 2 → flatten (800 on 28×28) → dense 500 relu → dense
- * `numClasses`. Layers are named `conv_1`, `pool_1`, `conv_2`, `pool_2`, `flatten`, `dense_1`, `dense_2`. On 28×28×1
- * inputs it has 431,080 parameters.
+ * `numClasses`. Layers are named `conv_1`, `pool_1`, `conv_2`, `pool_2`, `flatten`, `dense_1`, `dense_2` (plus
+ * `dropout_i` with {@link LeNetOptions.dropout}). On 28×28×1 inputs it has 431,080 parameters.
  */
-export function lenet5(options: ZooOptions = {}): tf.Sequential {
+export function lenet5(options: LeNetOptions = {}): tf.Sequential {
   return buildCnn(
     {
       ...options,
@@ -135,7 +150,7 @@ export function lenet5(options: ZooOptions = {}): tf.Sequential {
       padding: 'valid',
       denseUnits: [500],
       activation: 'relu',
-      dropout: 0,
+      dropout: options.dropout ?? 0,
     },
     'lenet5',
   );
