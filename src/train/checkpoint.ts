@@ -51,6 +51,8 @@ export interface TrainingCheckpoint {
   readonly partialEpoch?: PartialEpoch;
   /** Settings a resumed run must share with the saved one (the batch order depends on them). */
   readonly run?: { readonly batchSize: number; readonly datasetSize: number };
+  /** Factor on the scheduled learning rate left by NaN rollbacks (absent: 1). */
+  readonly learningRateScale?: number;
 }
 
 interface ManifestEntry {
@@ -77,6 +79,7 @@ interface CheckpointJson {
   readonly history: EpochLog[];
   readonly partialEpoch?: PartialEpoch;
   readonly run?: { batchSize: number; datasetSize: number };
+  readonly learningRateScale?: number;
   readonly savedAt: string;
 }
 
@@ -142,6 +145,9 @@ export async function writeCheckpoint(runDir: string, checkpoint: TrainingCheckp
     history: [...checkpoint.history],
     partialEpoch: checkpoint.partialEpoch,
     run: checkpoint.run,
+    ...(checkpoint.learningRateScale !== undefined && checkpoint.learningRateScale !== 1
+      ? { learningRateScale: checkpoint.learningRateScale }
+      : {}),
     savedAt: new Date().toISOString(),
   };
   await writeJsonAtomic(join(runDir, CHECKPOINT_FILE), json);
@@ -238,6 +244,7 @@ export async function readCheckpoint(runDir: string): Promise<TrainingCheckpoint
     history: json.history ?? [],
     partialEpoch: json.partialEpoch,
     run: json.run,
+    ...(json.learningRateScale !== undefined ? { learningRateScale: json.learningRateScale } : {}),
   };
 }
 

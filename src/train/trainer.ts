@@ -104,6 +104,29 @@ export interface TrainOptions {
   readonly shuffle?: boolean;
   /** Skip the last, smaller batch of each epoch. Default false (as PyTorch's `DataLoader`). */
   readonly dropLast?: boolean;
+  /**
+   * Ends the run cleanly when aborted (the CLI aborts it on SIGINT/SIGTERM): the current step finishes, a checkpoint
+   * is written to `runDir` (mid-epoch when needed) and `train` resolves with `interrupted: true`, so that `resume`
+   * continues exactly where it stopped.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * What a NaN/Inf loss (or weights that became NaN/Inf) does: `stop` (default) ends the run with a `diverged` error;
+   * `rollback` restores the last good state — the last checkpoint, or the in-memory snapshot taken at the same moments
+   * when there is no `runDir` (run start, epoch ends, `checkpointEverySteps`) — multiplies the learning rate by
+   * `rollback.lrFactor` and continues, up to `rollback.maxRetries` times before stopping with a `diverged` error.
+   */
+  readonly onNonFinite?: 'stop' | 'rollback';
+  /** Settings of `onNonFinite: 'rollback'`. */
+  readonly rollback?: RollbackOptions;
+}
+
+/** How {@link TrainOptions.onNonFinite} `rollback` lowers the learning rate and how often it may. */
+export interface RollbackOptions {
+  /** Factor in (0, 1) the learning rate is multiplied by at each rollback. Default 0.5. */
+  readonly lrFactor?: number;
+  /** Rollbacks allowed in one call before the run stops with a `diverged` error. Default 3. */
+  readonly maxRetries?: number;
 }
 
 /** What {@link train} returns. */
@@ -120,6 +143,12 @@ export interface TrainResult {
   readonly seconds: number;
   /** Where a resumed run continued from (epochs and steps completed before). */
   readonly resumedFrom?: { readonly epoch: number; readonly step: number };
+  /** True when {@link TrainOptions.signal} stopped the run (a checkpoint to resume from is in `runDir`). */
+  readonly interrupted?: boolean;
+  /** Rollbacks after a non-finite loss (`onNonFinite: 'rollback'`) in this call. */
+  readonly rollbacks?: number;
+  /** Factor on the scheduled learning rate after rollbacks (1 without; kept in checkpoints, so resume keeps it). */
+  readonly learningRateScale?: number;
 }
 
 /**
@@ -158,7 +187,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const checkEvery = options.divergenceCheckEvery ?? 50;
   const checkpointEvery = options.checkpointEvery ?? 1;
 
-  const optimizer = createOptimizer(optimizerSpec);
+  let optimizer = createOptimizer(optimizerSpec);
   let resumed: TrainingCheckpoint | undefined;
   try {
     if (options.resume && runDir) {
@@ -170,11 +199,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
   if (resumed) seed = resumed.seed;
   const history: EpochLog[] = [...(resumed?.history ?? [])];
-  const startEpoch = resumed?.epoch ?? 0;
-  const startStep = resumed?.step ?? 0;
+  // Where the epoch loop (re)starts: the resumed checkpoint, then after a rollback the restored state.
+  let startEpoch = resumed?.epoch ?? 0;
+  let startStep = resumed?.step ?? 0;
   let globalStep = resumed?.globalStep ?? 0;
-  const partial = resumed?.partialEpoch;
+  let partial = resumed?.partialEpoch;
   const resumedFrom = resumed ? { epoch: resumed.epoch, step: resumed.step } : undefined;
+  const rollbackEnabled = options.onNonFinite === 'rollback';
+  const lrFactor = options.rollback?.lrFactor ?? 0.5;
+  const maxRetries = options.rollback?.maxRetries ?? 3;
+  let lrScale = resumed?.learningRateScale ?? 1;
+  let rollbacks = 0;
 
   const reporter = createProgressReporter(options.progress ?? 'auto', options.progressStream);
   const callbacks = options.callbacks ?? {};
@@ -182,15 +217,38 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let termNames: string[] | undefined = partial ? Object.keys(partial.termSums) : undefined;
   let lastCheckpoint: { epoch: number; step: number } | undefined = resumedFrom;
   let stoppedEarly = false;
+  let interrupted = false;
   let epochsCompleted = Math.min(startEpoch, epochs);
+  /** The last state known to be finite, kept in memory for `rollback` (what the last checkpoint holds). */
+  let lastGood: TrainingCheckpoint | undefined;
 
   const checkLosses = async (): Promise<void> => {
     const divergence = await monitor?.flush();
     if (divergence) throw divergedError(divergence, epochs, stepsPerEpoch, runDir, lastCheckpoint);
   };
 
+  const snapshot = async (
+    epoch: number,
+    step: number,
+    partialEpoch?: PartialEpoch,
+  ): Promise<TrainingCheckpoint> => ({
+    epoch,
+    step,
+    globalStep,
+    seed,
+    random: random.getState(),
+    objective: { name: objective.name, state: objective.getState?.() },
+    optimizer: await getOptimizerState(optimizer),
+    modelWeights: await readModelWeights(model),
+    extraVariables: await readVariableValues(extraVariables.map((v) => ({ name: v.name, tensor: v }))),
+    history: [...history],
+    partialEpoch,
+    run: { batchSize, datasetSize: data.n },
+    learningRateScale: lrScale,
+  });
+
   const saveCheckpoint = async (epoch: number, step: number, partialEpoch?: PartialEpoch): Promise<void> => {
-    if (!runDir) return;
+    if (!runDir && !rollbackEnabled) return;
     await checkLosses();
     if (!(await allFinite([...model.weights.map((w) => w.read()), ...extraVariables]))) {
       throw new BayescompError(
@@ -199,24 +257,38 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           checkpointNote(runDir, lastCheckpoint),
       );
     }
-    await writeCheckpoint(runDir, {
-      epoch,
-      step,
-      globalStep,
-      seed,
-      random: random.getState(),
-      objective: { name: objective.name, state: objective.getState?.() },
-      optimizer: await getOptimizerState(optimizer),
-      modelWeights: await readModelWeights(model),
-      extraVariables: await readVariableValues(extraVariables.map((v) => ({ name: v.name, tensor: v }))),
-      history,
-      partialEpoch,
-      run: { batchSize, datasetSize: data.n },
-    });
+    const state = await snapshot(epoch, step, partialEpoch);
+    if (rollbackEnabled) lastGood = state;
+    if (!runDir) return;
+    await writeCheckpoint(runDir, state);
     lastCheckpoint = { epoch, step };
   };
 
-  try {
+  /** Puts the model, optimiser, generator, objective and loop position back to `lastGood`. */
+  const rollBack = async (): Promise<void> => {
+    const good = lastGood!;
+    restoreModelWeights(model, good.modelWeights);
+    restoreVariables(extraVariables, good.extraVariables);
+    // A fresh optimiser: setting the state of a used one would leave its old slot variables behind.
+    optimizer.dispose();
+    optimizer = createOptimizer(optimizerSpec);
+    await setOptimizerState(optimizer, good.optimizer);
+    random.setState(good.random);
+    objective.setState?.(good.objective.state ?? {});
+    history.splice(0, history.length, ...good.history);
+    startEpoch = good.epoch;
+    startStep = good.step;
+    partial = good.partialEpoch;
+    globalStep = good.globalStep;
+    epochsCompleted = Math.min(startEpoch, epochs);
+    stoppedEarly = false;
+    monitor?.dispose();
+    monitor?.resetSums();
+    lrScale *= lrFactor;
+    rollbacks++;
+  };
+
+  const runEpochs = async (): Promise<void> => {
     epochLoop: for (let epoch = startEpoch; epoch < epochs; epoch++) {
       const resumingMidEpoch = epoch === startEpoch && startStep > 0;
       const epochStart = performance.now() - (resumingMidEpoch && partial ? partial.seconds * 1000 : 0);
@@ -237,12 +309,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       reporter.epochStart(epoch, epochs, stepsPerEpoch, firstStep);
 
       for (let step = firstStep; step < stepsPerEpoch; step++) {
-        const learningRate = learningRateAt(options.lrSchedule, optimizerSpec.learningRate, {
-          epoch,
-          step,
-          stepsPerEpoch,
-          epochs,
-        });
+        const learningRate =
+          lrScale *
+          learningRateAt(options.lrSchedule, optimizerSpec.learningRate, {
+            epoch,
+            step,
+            stepsPerEpoch,
+            epochs,
+          });
         firstLearningRate ??= learningRate;
         setOptimizerLearningRate(optimizer, learningRate);
         const start = step * batchSize;
@@ -284,6 +358,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           });
           stop = result === 'stop';
         }
+        if (options.signal?.aborted) {
+          stop = true;
+          interrupted = true;
+        }
         const midEpoch = step + 1 < stepsPerEpoch;
         const stepCheckpointDue =
           options.checkpointEverySteps !== undefined && globalStep % options.checkpointEverySteps === 0;
@@ -308,15 +386,44 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const log = await finishEpoch(epoch, firstLearningRate ?? 0, epochStart);
       history.push(log);
       epochsCompleted = epoch + 1;
-      if (runDir) {
-        const last = epoch + 1 === epochs || stoppedEarly;
-        if (checkpointEvery > 0 && ((epoch + 1) % checkpointEvery === 0 || last))
-          await saveCheckpoint(epoch + 1, 0);
-        await writeHistory(runDir, options, objective, optimizerSpec, seed, history);
-      }
+      const last = epoch + 1 === epochs || stoppedEarly;
+      if (checkpointEvery > 0 && ((epoch + 1) % checkpointEvery === 0 || last))
+        await saveCheckpoint(epoch + 1, 0);
+      else if (rollbackEnabled && !runDir) await saveCheckpoint(epoch + 1, 0);
+      if (runDir) await writeHistory(runDir, options, objective, optimizerSpec, seed, history);
       reporter.epochEnd(log, epochs);
       if ((await callbacks.onEpochEnd?.(log)) === 'stop') stoppedEarly = true;
       if (stoppedEarly) break;
+    }
+  };
+
+  try {
+    if (rollbackEnabled) {
+      // The state to return to when the first epochs already diverge.
+      lastGood = await snapshot(startEpoch, startStep, partial);
+    }
+    for (;;) {
+      try {
+        await runEpochs();
+        break;
+      } catch (err) {
+        if (!(err instanceof BayescompError && err.code === 'diverged' && rollbackEnabled && lastGood))
+          throw err;
+        if (rollbacks >= maxRetries) {
+          throw new BayescompError(
+            'diverged',
+            `${err.message} (after ${rollbacks} rollback${rollbacks === 1 ? '' : 's'} that lowered the learning rate ` +
+              `to ${lrScale}× the configured one)`,
+          );
+        }
+        await rollBack();
+        const where =
+          startStep > 0 ? `epoch ${startEpoch + 1}, step ${startStep}` : `the end of epoch ${startEpoch}`;
+        (options.progressStream ?? process.stderr).write(
+          `${err.message.split(';')[0]}; rolled back to ${where} with the learning rate ×${lrScale} ` +
+            `(rollback ${rollbacks} of at most ${maxRetries})\n`,
+        );
+      }
     }
   } finally {
     monitor?.dispose();
@@ -331,6 +438,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     stoppedEarly,
     seconds: (performance.now() - startTime) / 1000,
     resumedFrom,
+    interrupted,
+    rollbacks,
+    learningRateScale: lrScale,
   };
 
   async function finishEpoch(epoch: number, learningRate: number, epochStart: number): Promise<EpochLog> {
