@@ -7,7 +7,7 @@ import { loadModel } from '../models/file-io.js';
 import { splitOutputActivation } from '../models/logits.js';
 import { buildZooModel, isZooModelName } from '../models/zoo.js';
 import { BayescompError } from '../util/errors.js';
-import { RUN_FILES } from './run-dir.js';
+import { RUN_FILES, requireRunModel } from './run-dir.js';
 
 /** Options shared by commands that read a dataset. */
 export interface DataOptions {
@@ -61,7 +61,7 @@ export async function resolveModel(
     );
   }
   const fromRun = isDir && (await exists(join(spec, RUN_FILES.run)));
-  const model = await loadModel(fromRun ? join(spec, RUN_FILES.model) : spec);
+  const model = await loadModel(fromRun ? await requireRunModel(spec) : spec);
   return {
     model,
     logits: splitOutputActivation(model).logits,

@@ -16,7 +16,11 @@ export type ErrorCode =
   /** A network fetch failed or a checksum did not match. */
   | 'network'
   /** The requested backend or kernel is unavailable. */
-  | 'runtime';
+  | 'runtime'
+  /** A computation would need more memory than its configured limit (e.g. a full-covariance Laplace). */
+  | 'resource-limit'
+  /** The user stopped a command (SIGINT/SIGTERM); what it could save is saved (e.g. a checkpoint to resume from). */
+  | 'interrupted';
 
 /** The one error type the library throws for problems caused by its input or environment. */
 export class BayescompError extends Error {
@@ -42,6 +46,9 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   diverged: 6,
   network: 7,
   runtime: 8,
+  'resource-limit': 9,
+  // 128 + SIGINT, as shells report a process ended by Ctrl-C.
+  interrupted: 130,
 };
 
 /** Throws a `bad-config` error unless `condition` holds; for validating user options. */

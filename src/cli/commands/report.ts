@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import { join } from 'node:path';
 import { loadModel } from '../../models/file-io.js';
 import { writeReport } from '../../report/html-report.js';
 import { startBackend } from '../common-options.js';
 import { type CliIo, printJson } from '../io.js';
 import { summaryFromRunDirectory } from '../report-builder.js';
-import { RUN_FILES } from '../run-dir.js';
+import { requireRunModel } from '../run-dir.js';
 
 /** `bayescomp report RUN_DIR`: one self-contained report.html plus summary.json for a run (or a demo directory). */
 export function registerReport(program: Command, io: CliIo): void {
@@ -17,7 +16,7 @@ export function registerReport(program: Command, io: CliIo): void {
     .option('--json', 'print one JSON object')
     .action(async (runDir: string, options: { out?: string; png?: boolean; json?: boolean }) => {
       await startBackend(program);
-      const summary = await summaryFromRunDirectory(runDir, (d) => loadModel(join(d, RUN_FILES.model)));
+      const summary = await summaryFromRunDirectory(runDir, async (d) => loadModel(await requireRunModel(d)));
       const written = await writeReport(options.out ?? runDir, summary, { png: options.png });
       if (options.json) printJson(io, { ...written, backend: summary.backend.name });
       else {
