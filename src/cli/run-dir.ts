@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MODEL_JSON_FILE } from '../models/file-io.js';
-import { CHECKPOINT_FILE, readCheckpoint } from '../train/checkpoint.js';
+import { readCheckpoint } from '../train/checkpoint.js';
 import { backendInfo, type BackendInfo } from '../runtime/backend.js';
 import { writeJsonAtomic } from '../util/atomic-write.js';
 import { BayescompError } from '../util/errors.js';
