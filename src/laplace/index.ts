@@ -61,3 +61,8 @@ export {
   type LaplacePruningScores,
   type PruningRule,
 } from './pruning.js';
+export {
+  checkFullCovarianceSize,
+  DEFAULT_MAX_FULL_COVARIANCE_BYTES,
+  fullCovarianceBytes,
+} from './fullCovarianceLimit.js';

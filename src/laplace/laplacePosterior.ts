@@ -37,6 +37,7 @@ import {
 } from './structures/kroneckerPosterior.js';
 import type { PosteriorStructure } from './structures/posteriorStructure.js';
 import { isSubnetwork, resolveSubset, type WeightSubset } from './subset.js';
+import { checkFullCovarianceSize } from './fullCovarianceLimit.js';
 
 /** Options of {@link fitLaplace}. */
 export interface FitLaplaceOptions {
@@ -58,6 +59,11 @@ export interface FitLaplaceOptions {
   readonly batchSize?: number;
   /** Rescale a subnetwork's prior precision to λ·S/D (Daxberger et al. 2021, seed 002 §5). Default true. */
   readonly subnetworkPriorScaling?: boolean;
+  /**
+   * Largest memory a `hessian: 'full'` fit may hold (24·S² bytes for S covered parameters, see
+   * `fullCovarianceBytes`); larger fits are refused with a `resource-limit` error before allocating. Default 1 GiB.
+   */
+  readonly maxFullCovarianceBytes?: number;
 }
 
 /** Options of {@link LaplacePosterior.predict}. */
@@ -547,6 +553,7 @@ export function fitLaplace(
     all.dispose();
     return v;
   });
+  if (hessian === 'full') checkFullCovarianceSize(indices.length, options.maxFullCovarianceBytes);
   const parts = splitByLayer(layout.layers, indices);
   if (hessian !== 'full' && parts.some((p) => !p.whole)) {
     throw new BayescompError(
