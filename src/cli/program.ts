@@ -1,5 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
+import { rm, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { BayescompError, EXIT_CODES } from '../util/errors.js';
+import { type BackendName, initBackend } from '../runtime/backend.js';
+import { parseWasmThreads } from '../runtime/wasmThreads.js';
 import { registerInfo } from './commands/info.js';
 import { registerTrain } from './commands/train.js';
 import { registerEval } from './commands/eval.js';
@@ -27,6 +31,17 @@ export function buildProgram(io: CliIo = processIo): Command {
         .choices(['auto', 'tensorflow', 'wasm', 'cpu'])
         .env('BAYESCOMP_BACKEND'),
     )
+    .addOption(
+      new Option('--threads <n>', "wasm backend threads: a count or 'auto' (default 1)").env(
+        'BAYESCOMP_THREADS',
+      ),
+    )
+    // Commands start the backend themselves; with --threads it is started first, so theirs finds it running.
+    .hook('preAction', async () => {
+      const { backend, threads } = program.opts<{ backend?: BackendName | 'auto'; threads?: string }>();
+      if (threads !== undefined)
+        await initBackend({ backend, threads: parseWasmThreads(threads, '--threads') });
+    })
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .exitOverride();
@@ -46,10 +61,15 @@ export function buildProgram(io: CliIo = processIo): Command {
  */
 export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const program = buildProgram(io);
+  const out = await newOutputDirectory(argv);
   try {
     await program.parseAsync(argv as string[]);
     return 0;
   } catch (err) {
+    if (out && !(err instanceof BayescompError && KEEP_OUTPUT_ON.has(err.code))) {
+      // The command made this directory and failed: leave no partial outputs behind.
+      await rm(out, { recursive: true, force: true }).catch(() => undefined);
+    }
     if (err instanceof CommanderError) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0
         ? 0
@@ -63,4 +83,22 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     io.err(`bayescomp: internal error (please report it): ${message}\n`);
     return EXIT_INTERNAL;
   }
+}
+
+/** Failures whose output directory is worth keeping: a diverged or interrupted run holds a checkpoint to resume from. */
+const KEEP_OUTPUT_ON: ReadonlySet<string> = new Set(['diverged', 'interrupted']);
+
+/** The `--out` directory of `argv` when it does not exist yet (so a failure may remove it), else undefined. */
+async function newOutputDirectory(argv: readonly string[]): Promise<string | undefined> {
+  let out: string | undefined;
+  argv.forEach((arg, i) => {
+    if (arg === '--out' && i + 1 < argv.length) out = argv[i + 1];
+    else if (arg.startsWith('--out=')) out = arg.slice('--out='.length);
+  });
+  if (!out) return undefined;
+  const exists = await stat(out).then(
+    () => true,
+    () => false,
+  );
+  return exists ? undefined : resolve(out);
 }

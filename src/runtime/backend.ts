@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BayescompError } from '../util/errors.js';
 import { registerMissingKernels } from './kernels/register.js';
+import { type WasmThreads, autoWasmThreads, parseWasmThreads, startWasmBackend } from './wasmThreads.js';
 
 /** TF.js backends bayescomp knows how to start. `tensorflow` is the native one from `@tensorflow/tfjs-node`. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
@@ -30,6 +31,15 @@ export interface InitBackendOptions {
   readonly backend?: BackendName | 'auto';
   /** Where the wasm backend finds its `.wasm` files (a URL prefix); needed only in bundled browser builds. */
   readonly wasmPaths?: string;
+  /**
+   * Threads of the wasm backend: a count, or `auto` (one per core). More than one runs its threaded SIMD build, in
+   * Node started as `src/runtime/wasmThreads.ts` describes; only XNNPACK's kernels (matrix products, convolutions)
+   * use the threads. Default: one thread (or, on a later call, the running backend's count). Also read from
+   * `$BAYESCOMP_THREADS` on the first call. A count that cannot be had throws (`auto` falls back to one thread and
+   * names the reason in {@link BackendInfo.skipped}). Changing the count of a running wasm backend restarts it,
+   * which disposes every tensor on it: choose it before creating tensors.
+   */
+  readonly threads?: WasmThreads;
 }
 
 const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
@@ -39,16 +49,32 @@ let pending: Promise<BackendInfo> | undefined;
 
 /**
  * Chooses and starts the TF.js backend once per process; later calls return the same result unless a different
- * backend is requested explicitly. Registers the kernels bayescomp needs that the backend lacks (e.g. the wasm
+ * backend, or another wasm thread count, is requested explicitly. Registers the kernels bayescomp needs that the backend lacks (e.g. the wasm
  * backend's missing convolution filter gradient). Throws when a backend asked for by name cannot start, instead of
  * silently running on another (`tf.setBackend` itself only returns false).
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   const envChoice = isNode ? (process.env.BAYESCOMP_BACKEND as BackendName | 'auto' | undefined) : undefined;
   const requested = options.backend ?? envChoice ?? 'auto';
-  if (current && (requested === 'auto' || requested === current.name)) return current;
-  if (pending && requested === 'auto') return pending;
-  pending = start(requested, options);
+  if (
+    current &&
+    (requested === 'auto' || requested === current.name) &&
+    (await threadsMatch(current, options))
+  ) {
+    return current;
+  }
+  if (pending && requested === 'auto' && options.threads === undefined) return pending;
+  // $BAYESCOMP_THREADS is a preference for the wasm backend, not a demand on others (unlike the option).
+  const wasmPossible = requested === 'auto' || requested === 'wasm';
+  const envThreads =
+    isNode && current === undefined && wasmPossible ? process.env.BAYESCOMP_THREADS : undefined;
+  const threads =
+    options.threads !== undefined
+      ? parseWasmThreads(options.threads)
+      : envThreads !== undefined && envThreads !== ''
+        ? parseWasmThreads(envThreads, '$BAYESCOMP_THREADS')
+        : undefined;
+  pending = start(requested, { ...options, threads });
   try {
     current = await pending;
     return current;
@@ -56,6 +82,18 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     pending = undefined;
   }
 }
+
+/** Whether the running backend already has the thread count `options` asks for (any, when it asks for none). */
+async function threadsMatch(info: BackendInfo, options: InitBackendOptions): Promise<boolean> {
+  if (options.threads === undefined || info.name !== 'wasm') return true;
+  if (options.threads === 'auto') {
+    return info.threads === (await autoWasmThreads()) || info.skipped.some((s) => s.name === THREADED_WASM);
+  }
+  return info.threads === options.threads;
+}
+
+/** How {@link BackendInfo.skipped} names the threaded wasm build when `threads: 'auto'` could not use it. */
+const THREADED_WASM = 'wasm (threaded)';
 
 /** The backend chosen by {@link initBackend}, or undefined before it ran. */
 export function backendInfo(): BackendInfo | undefined {
@@ -66,13 +104,28 @@ async function start(requested: BackendName | 'auto', options: InitBackendOption
   const order: BackendName[] =
     requested !== 'auto' ? [requested] : isNode ? ['tensorflow', 'wasm', 'cpu'] : ['webgl', 'wasm', 'cpu'];
   const skipped: { name: string; reason: string }[] = [];
+  const threads = options.threads;
+  if (
+    requested !== 'auto' &&
+    requested !== 'wasm' &&
+    threads !== undefined &&
+    threads !== 1 &&
+    threads !== 'auto'
+  ) {
+    throw new BayescompError(
+      'bad-config',
+      `threads (${threads}) apply to the wasm backend only, not '${requested}'`,
+    );
+  }
   for (const name of order) {
-    const reason = await tryBackend(name, options);
+    const reason = await tryBackend(name, options, skipped);
     if (reason === undefined) {
       registerMissingKernels(name);
       return describe(name, skipped);
     }
-    if (requested !== 'auto') {
+    // Threads asked for by count are never traded for another backend silently.
+    const threadsRefused = name === 'wasm' && typeof threads === 'number' && threads > 1;
+    if (requested !== 'auto' || threadsRefused) {
       throw new BayescompError('runtime', `backend '${name}' could not be started: ${reason}`);
     }
     skipped.push({ name, reason });
@@ -84,7 +137,11 @@ async function start(requested: BackendName | 'auto', options: InitBackendOption
 }
 
 /** Returns undefined when the backend is active, else why not. */
-async function tryBackend(name: BackendName, options: InitBackendOptions): Promise<string | undefined> {
+async function tryBackend(
+  name: BackendName,
+  options: InitBackendOptions,
+  skipped: { name: string; reason: string }[],
+): Promise<string | undefined> {
   try {
     if (name === 'tensorflow') {
       // A variable specifier keeps bundlers and the type checker from requiring the optional package.
@@ -93,6 +150,10 @@ async function tryBackend(name: BackendName, options: InitBackendOptions): Promi
     } else if (name === 'wasm') {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       if (options.wasmPaths) wasm.setWasmPaths(options.wasmPaths);
+      const started = await startWasmBackend(options.threads);
+      if (started.threadedSkipped !== undefined)
+        skipped.push({ name: THREADED_WASM, reason: started.threadedSkipped });
+      return started.failure;
     } else if (name === 'webgpu') {
       const webgpuPackage = '@tensorflow/tfjs-backend-webgpu';
       await import(webgpuPackage);

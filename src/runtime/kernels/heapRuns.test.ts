@@ -119,4 +119,23 @@ describe('heap runs (wasm SIMD module and JavaScript fallback)', () => {
     expect(Array.from(jsHeap.subarray(out, out + 14))).toEqual(Array.from(heap.subarray(out, out + 14)));
     expect(heap[out + 4]).toBe(0.5); // between the two output rows: untouched
   });
+
+  it('runs on a shared memory (the threaded wasm build’s) exactly as on an unshared one', () => {
+    const { heap, simd } = setup(6);
+    const memory = new WebAssembly.Memory({ initial: 4, maximum: 64, shared: true });
+    expect(memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const shared = simdRuns(memory);
+    if (shared === undefined) throw new Error('the SIMD module did not instantiate on a shared memory');
+    const sharedHeap = new Float32Array(memory.buffer);
+    sharedHeap.set(heap);
+    const before = heap.slice();
+    for (const runs of [simd, shared]) {
+      runs.add(1000, 130, 20000, 111, 23, 7);
+      runs.copy(40000, 200, 30001, 57, 23, 5);
+      runs.gather(100, 64, 2000, 1, 20, 8, 20);
+      runs.dot2x4(3000, 6000, 9000, 12000, 15000, 18000, 1036, 60000, 7);
+    }
+    expect(Array.from(heap).some((v, i) => v !== sharedHeap[i])).toBe(false);
+    expect(heap[1000]).not.toBe(before[1000]); // the runs did write
+  });
 });

@@ -7,8 +7,9 @@
  * 2–12 ns per element on this machine (a col2im of LeNet-5's second layer took 7–15 ms, its first max-pooling
  * gradient 14 ms), several times the time of the matrix product they serve; in wasm SIMD they run at memory speed.
  * The module is ~1.4 KB, assembled below from its instructions (no toolchain needed; small enough for a synchronous
- * compile on a browser's main thread) and instantiated against the backend's `WebAssembly.Memory`. Where that fails
- * (no SIMD, a shared memory of the threaded build, a content security policy) the JavaScript loops run instead.
+ * compile on a browser's main thread) and instantiated against the backend's `WebAssembly.Memory` — declared shared
+ * for the threaded build's memory (our loops run on the calling thread only, so sharing needs no atomics). Where that
+ * fails (no SIMD, a content security policy) the JavaScript loops run instead.
  */
 
 import {
@@ -212,8 +213,7 @@ export function simdRuns(memory: WebAssembly.Memory): HeapRuns | undefined {
 function instantiate(memory: WebAssembly.Memory): HeapRuns | null {
   try {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    if (shared) return null; // a shared memory import needs its maximum declared; the threaded build is not used here
-    const module = new WebAssembly.Module(kernelModule());
+    const module = new WebAssembly.Module(kernelModule({ sharedMemory: shared }));
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdExports;
     return {
       copy: (dst, dstStride, src, srcStride, length, count) =>
@@ -572,7 +572,7 @@ function dotLoop(): AssembledFunction {
   return { name: 'dot2x4', params: 9, locals: [I32, ...Array.from({ length: 11 }, () => V128)], code };
 }
 
-/** The module: imports env.memory; exports copyRuns, addRuns, gatherRuns, maxWindow and dot2x4. */
-export function kernelModule(): Uint8Array<ArrayBuffer> {
-  return assembleModule([runLoop(false), runLoop(true), gatherLoop(), maxWindowLoop(), dotLoop()]);
+/** The module: imports env.memory (a shared one with `sharedMemory`); exports copyRuns, addRuns, gatherRuns, maxWindow and dot2x4. */
+export function kernelModule(options: { readonly sharedMemory?: boolean } = {}): Uint8Array<ArrayBuffer> {
+  return assembleModule([runLoop(false), runLoop(true), gatherLoop(), maxWindowLoop(), dotLoop()], options);
 }

@@ -91,7 +91,14 @@ export function registerMissingKernels(backendName: string): void {
     if (existing !== undefined && isInstalled(existing)) continue;
     if (plan.when === 'missing' && existing !== undefined) continue;
     if (plan.when === 'wrap' && existing === undefined) continue;
-    const config = plan.make(backendName, existing);
+    const made = plan.make(backendName, existing);
+    // The backend's kernel keeps its setup: a re-initialised backend (the wasm backend restarted with another thread
+    // count) runs every registered kernel's setupFunc, which binds the backend's own kernel to the new module.
+    const config: tf.KernelConfig = {
+      ...made,
+      setupFunc: made.setupFunc ?? existing?.setupFunc,
+      disposeFunc: made.disposeFunc ?? existing?.disposeFunc,
+    };
     const marked = config.kernelFunc as Marked;
     marked[INSTALLED] = true;
     if (existing !== undefined) {

@@ -115,18 +115,30 @@ export interface AssembledFunction {
   readonly code: number[];
 }
 
-/** A module importing `env.memory` and exporting `functions` (all (i32 × params) → ()). */
-export function assembleModule(functions: readonly AssembledFunction[]): Uint8Array<ArrayBuffer> {
+/** Pages of a 32-bit WebAssembly memory at most (4 GiB); a shared memory import must declare a maximum. */
+const MAX_PAGES = 65536;
+
+/**
+ * A module importing `env.memory` and exporting `functions` (all (i32 × params) → ()). With `sharedMemory` the import
+ * is a shared memory (the threaded wasm build's, backed by a SharedArrayBuffer) of maximum 4 GiB, which accepts any
+ * shared memory since an import matches a memory whose maximum is at most the declared one.
+ */
+export function assembleModule(
+  functions: readonly AssembledFunction[],
+  { sharedMemory = false }: { readonly sharedMemory?: boolean } = {},
+): Uint8Array<ArrayBuffer> {
   const arities = [...new Set(functions.map((f) => f.params))];
   const funcType = (params: number) => [
     0x60,
     ...vector(Array.from({ length: params }, () => [I32])),
     ...vector([]),
   ];
+  // Limits: flags 0x00 (minimum only) or 0x03 (shared, minimum and maximum); minimum 1 page.
+  const memoryLimits = sharedMemory ? [0x03, ...unsigned(1), ...unsigned(MAX_PAGES)] : [0x00, ...unsigned(1)];
   const bytes = [
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, vector(arities.map(funcType))),
-    ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, ...unsigned(1)]])),
+    ...section(2, vector([[...name('env'), ...name('memory'), 0x02, ...memoryLimits]])),
     ...section(3, vector(functions.map((f) => unsigned(arities.indexOf(f.params))))),
     ...section(7, vector(functions.map((f, i) => [...name(f.name), 0x00, ...unsigned(i)]))),
     ...section(10, vector(functions.map((f) => functionBody(f.locals, f.code)))),

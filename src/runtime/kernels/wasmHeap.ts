@@ -10,7 +10,7 @@ interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
   dataIdMap: { get(dataId: tf.DataId): { memoryOffset: number } | undefined };
-  wasm: { HEAPU8: Uint8Array; asm?: { memory?: WebAssembly.Memory } };
+  wasm: { HEAPU8: Uint8Array; asm?: { memory?: WebAssembly.Memory }; wasmMemory?: WebAssembly.Memory };
 }
 
 /**
@@ -41,8 +41,20 @@ export class WasmHeap {
 
   /** The whole heap as float32 values (valid until the next allocation). */
   get f32(): Float32Array {
-    const buffer = this.backend.wasm.HEAPU8.buffer;
+    // The memory's own buffer is current even after a grow on another thread of the threaded build, which
+    // refreshes HEAPU8 only when the main thread next looks.
+    const buffer = this.memory()?.buffer ?? this.backend.wasm.HEAPU8.buffer;
     return new Float32Array(buffer, 0, buffer.byteLength >>> 2);
+  }
+
+  /**
+   * The backend's `WebAssembly.Memory`: exported by the single-threaded builds (`asm.memory`); created by the
+   * JavaScript side and imported by the threaded build (`wasmMemory`, shared).
+   */
+  private memory(): WebAssembly.Memory | undefined {
+    const { asm, wasmMemory } = this.backend.wasm;
+    const memory = asm?.memory ?? wasmMemory;
+    return memory instanceof WebAssembly.Memory ? memory : undefined;
   }
 
   /**
@@ -50,8 +62,8 @@ export class WasmHeap {
    * instantiated, else JavaScript loops over {@link f32} (then valid until the next allocation, like {@link f32}).
    */
   runs(): HeapRuns {
-    const memory = this.backend.wasm.asm?.memory;
-    const simd = memory instanceof WebAssembly.Memory ? simdRuns(memory) : undefined;
+    const memory = this.memory();
+    const simd = memory !== undefined ? simdRuns(memory) : undefined;
     return simd ?? javascriptRuns(this.f32);
   }
 

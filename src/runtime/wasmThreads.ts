@@ -1,0 +1,285 @@
+/**
+ * The wasm backend with more than one thread: TF.js ships a threaded SIMD build (`tfjs-backend-wasm-threaded-simd.wasm`)
+ * whose XNNPACK kernels (MatMul, Conv2D, …) split their work over a pool of emscripten pthreads. Browsers start it
+ * on cross-origin isolated pages; in Node TF.js never selects it, and it would not start if selected. Three things
+ * stand in the way, each worked around here only while the backend initialises, and only for callers who ask for
+ * threads (see {@link startWasmBackend}):
+ *
+ * 1. `WASM_HAS_MULTITHREAD_SUPPORT` evaluates to false in Node: it is set to true.
+ * 2. The pthreads are `worker_threads.Worker`s started from `blob:` URLs holding emscripten's worker script, which
+ *    loads the main script (the threaded factory's source, itself a Blob) with `importScripts`; Node can start
+ *    neither. While the backend starts, `worker_threads.Worker` starts such URLs as {@link PTHREAD_BOOTSTRAP}, which
+ *    reads both Blobs, defines the bundle's module variables the factory source refers to and evaluates them. The
+ *    emscripten scripts themselves are run unchanged.
+ * 3. The backend gives XNNPACK at most half the logical cores `os.cpus()` reports, so on 2 cores it would run 1
+ *    thread: while it starts, `os.cpus()` reports at least twice the threads asked for.
+ *
+ * Afterwards `worker_threads.Worker`, `os.cpus` and the global `Worker` (which emscripten sets) are restored and the
+ * pool's idle workers (emscripten preallocates 8) are terminated. The pthreads stay unreferenced, so they never keep
+ * a process from exiting. Results are bit-identical to the single-threaded SIMD build: XNNPACK splits a product into
+ * tiles and each output element is still summed in the same order.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { BayescompError } from '../util/errors.js';
+
+/** Threads of the wasm backend: a count ≥ 1, or `auto` (one per core where the threaded build starts, else 1). */
+export type WasmThreads = number | 'auto';
+
+/** What {@link startWasmBackend} did: `failure` says why the wasm backend is not running (undefined when it is). */
+export interface WasmStart {
+  readonly failure?: string;
+  /** With `auto`, why the threaded build was not used (the backend then runs one thread). */
+  readonly threadedSkipped?: string;
+}
+
+/** Longest wait for the threaded build's pthread pool to load before giving up (s); a loaded machine takes ~2 s. */
+const THREADED_START_TIMEOUT_S = 60;
+
+const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
+
+/**
+ * Reads a thread count from a flag or `$BAYESCOMP_THREADS`: a positive integer or `auto`. Throws a
+ * {@link BayescompError} naming `source` otherwise.
+ */
+export function parseWasmThreads(value: string | number, source = 'threads'): WasmThreads {
+  const text = String(value).trim().toLowerCase();
+  if (text === 'auto') return 'auto';
+  const count = Number(text);
+  if (!Number.isInteger(count) || count < 1 || text === '') {
+    throw new BayescompError(
+      'bad-config',
+      `${source} must be a positive integer or 'auto', got '${String(value)}'`,
+    );
+  }
+  return count;
+}
+
+/** The thread count `auto` stands for: the cores available to this process (1 when unknown). */
+export async function autoWasmThreads(): Promise<number> {
+  if (isNode) {
+    const os = await import('node:os');
+    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  }
+  return typeof navigator !== 'undefined' ? Math.max(1, navigator.hardwareConcurrency || 1) : 1;
+}
+
+/**
+ * Threads of the wasm backend instance that has been initialised (whether or not it is the active backend), or
+ * undefined when there is none.
+ */
+export async function runningWasmThreads(): Promise<number | undefined> {
+  if (initialisedWasm() === undefined) return undefined;
+  const threaded = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
+  if (!threaded) return 1;
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  return wasm.getThreadsCount();
+}
+
+/**
+ * Makes the wasm backend the active one with `threads` threads (undefined: the running instance as it is, else the
+ * single-threaded build). A running instance with another count is restarted, which disposes every tensor held on
+ * it. Resolves with the reason when the backend cannot start; a count that cannot be had is such a failure (with
+ * `auto`, the backend falls back to one thread instead and says why in `threadedSkipped`).
+ */
+export async function startWasmBackend(threads: WasmThreads | undefined): Promise<WasmStart> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  if (tf.findBackendFactory('wasm') === null) return { failure: 'not registered' };
+  const running = await runningWasmThreads();
+  if (threads === undefined) {
+    if (running === undefined && isNode) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    return { failure: await activateWasm() };
+  }
+  const wanted = threads === 'auto' ? await autoWasmThreads() : threads;
+  if (running !== undefined && running !== wanted) restartWasm();
+  if (wanted === 1) {
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    return { failure: await activateWasm() };
+  }
+  wasm.setThreadsCount(wanted);
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  const failure = await startThreaded(wanted);
+  if (failure === undefined) return {};
+  const reason = `the threaded wasm build could not start ${wanted} threads: ${failure}`;
+  if (threads !== 'auto') return { failure: reason };
+  restartWasm();
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  return { failure: await activateWasm(), threadedSkipped: reason };
+}
+
+/**
+ * The initialised wasm backend instance, if any. (`tf.findBackend` would start initialising a registered backend,
+ * with whatever flags are set at that moment.)
+ */
+function initialisedWasm(): tf.KernelBackend | undefined {
+  return (tf.engine() as unknown as { registry: Record<string, tf.KernelBackend | undefined> }).registry.wasm;
+}
+
+/** `tf.setBackend('wasm')`; undefined when it is active, else why not. */
+async function activateWasm(): Promise<string | undefined> {
+  const ok = await tf.setBackend('wasm');
+  if (!ok || tf.getBackend() !== 'wasm') return 'initialisation failed';
+  await tf.ready();
+  return undefined;
+}
+
+/**
+ * Drops the initialised wasm backend (disposing its module, pthreads and tensors) and registers its factory again,
+ * so that the next `tf.setBackend('wasm')` builds a new instance with the current flags.
+ */
+function restartWasm(): void {
+  const factory = tf.findBackendFactory('wasm');
+  if (factory === null) return;
+  const entries = (tf.engine() as unknown as { registryFactory: Record<string, { priority?: number }> })
+    .registryFactory;
+  const priority = entries.wasm?.priority ?? 2;
+  tf.removeBackend('wasm');
+  tf.registerBackend('wasm', factory, priority);
+}
+
+/** Starts the threaded build (flags already set); undefined when it runs `threads` threads, else why not. */
+async function startThreaded(threads: number): Promise<string | undefined> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  let failure: string | undefined;
+  try {
+    failure = isNode ? await withNodePthreads(threads, activateWasm) : await activateWasm();
+  } catch (err) {
+    failure = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  }
+  if (failure !== undefined) return failure;
+  const got = wasm.getThreadsCount();
+  if (got !== threads) {
+    return isNode
+      ? `XNNPACK started ${got} threads`
+      : `XNNPACK started ${got} threads (is the page cross-origin isolated?)`;
+  }
+  trimIdlePthreads();
+  return undefined;
+}
+
+/** The part of a started emscripten module that holds its pthread workers. */
+interface PthreadPool {
+  unusedWorkers: { terminate(): unknown }[];
+}
+
+/**
+ * Terminates the pool's idle workers: emscripten preallocates 8, each with its own JavaScript heap and wasm instance,
+ * and XNNPACK has already taken the threads it keeps for the life of the backend.
+ */
+function trimIdlePthreads(): void {
+  const backend = initialisedWasm() as unknown as { wasm?: { PThread?: PthreadPool } } | undefined;
+  const pool = backend?.wasm?.PThread;
+  if (pool === undefined) return;
+  for (const worker of pool.unusedWorkers) void worker.terminate();
+  pool.unusedWorkers = [];
+}
+
+/**
+ * Evaluated in each pthread worker (CommonJS, `eval: true`) in place of the `blob:` URL emscripten asked for. Its
+ * `workerData` holds that URL's Blob (emscripten's worker script) and the wasm bundle's directory and file. The first
+ * message ("load") carries the main script as a Blob; emscripten's worker script loads it with `importScripts`, which
+ * is redefined to evaluate it. A failure is posted back (a thrown error would end the process through emscripten's
+ * error handler) so that the backend's start fails with its message.
+ */
+const PTHREAD_BOOTSTRAP = `
+const { parentPort, workerData } = require('node:worker_threads');
+globalThis.require$$0 = require('node:fs');
+globalThis.require$$1 = require('node:path');
+globalThis.require$$3 = require('node:perf_hooks');
+globalThis.require$$4 = require('node:os');
+globalThis.commonjsGlobal = globalThis;
+globalThis.__dirname = workerData.dir;
+globalThis.__filename = workerData.file;
+parentPort.once('message', async (data) => {
+  try {
+    const [workerScript, mainScript] = await Promise.all([workerData.blob.text(), data.urlOrBlob.text()]);
+    (0, eval)(workerScript);
+    globalThis.importScripts = () => (0, eval)(mainScript);
+    globalThis.onmessage({ data });
+  } catch (err) {
+    parentPort.postMessage({ bayescompPthreadFailure: String((err && err.message) || err) });
+  }
+});
+`;
+
+/**
+ * Runs `start` (which initialises the wasm backend) with the three Node work-arounds of this module's description in
+ * place, and restores them afterwards, whatever happens. Resolves with `start`'s result, or the reason the pthreads
+ * failed to load (then the half-started backend is dropped).
+ */
+async function withNodePthreads(
+  threads: number,
+  start: () => Promise<string | undefined>,
+): Promise<string | undefined> {
+  const [{ default: os }, { default: workerThreads }, { resolveObjectURL }, { createRequire }, path] =
+    await Promise.all([
+      import('node:os'),
+      import('node:worker_threads'),
+      import('node:buffer'),
+      import('node:module'),
+      import('node:path'),
+    ]);
+  const bundle = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm');
+  const RealWorker = workerThreads.Worker;
+  const realCpus = os.cpus;
+  const globals = globalThis as { Worker?: unknown };
+  const hadGlobalWorker = Object.prototype.hasOwnProperty.call(globals, 'Worker');
+  const globalWorker = globals.Worker;
+  const started: InstanceType<typeof RealWorker>[] = [];
+
+  let reportFailure: (reason: string) => void = () => undefined;
+  const failed = new Promise<string>((resolve) => (reportFailure = resolve));
+
+  class PthreadAwareWorker extends RealWorker {
+    constructor(url: string | URL, options?: ConstructorParameters<typeof RealWorker>[1]) {
+      const href = String(url);
+      if (!href.startsWith('blob:')) {
+        super(url, options);
+        return;
+      }
+      const blob = resolveObjectURL(href);
+      if (blob === undefined) throw new Error(`pthread script ${href} is gone`);
+      super(PTHREAD_BOOTSTRAP, {
+        eval: true,
+        workerData: { blob, dir: path.dirname(bundle), file: bundle },
+      });
+      // emscripten references a worker while its pthread runs; XNNPACK's pthreads run (wait) for the backend's whole
+      // life, which would keep every process from exiting. Their work is always awaited by the main thread.
+      this.unref();
+      this.ref = () => undefined;
+      this.on('message', (message: unknown) => {
+        const failure = (message as { bayescompPthreadFailure?: string } | null)?.bayescompPthreadFailure;
+        if (failure !== undefined) reportFailure(`a pthread worker failed to load: ${failure}`);
+      });
+      started.push(this);
+    }
+  }
+
+  workerThreads.Worker = PthreadAwareWorker;
+  os.cpus = () => {
+    const cpus = realCpus();
+    const wanted = Math.max(cpus.length, 2 * threads);
+    return Array.from({ length: wanted }, (_, i) => cpus[i % cpus.length]);
+  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<string>((resolve) => {
+    timer = setTimeout(
+      () => resolve(`its pthread workers did not load within ${THREADED_START_TIMEOUT_S} s`),
+      THREADED_START_TIMEOUT_S * 1000,
+    );
+    timer.unref?.();
+  });
+  try {
+    const outcome = await Promise.race([start(), failed, timedOut]);
+    if (outcome !== undefined) {
+      restartWasm(); // makes a still-pending initialisation obsolete and drops a half-started instance
+      for (const worker of started) void worker.terminate();
+    }
+    return outcome;
+  } finally {
+    clearTimeout(timer);
+    workerThreads.Worker = RealWorker;
+    os.cpus = realCpus;
+    if (hadGlobalWorker) globals.Worker = globalWorker;
+    else delete globals.Worker;
+  }
+}
