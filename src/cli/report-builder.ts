@@ -81,8 +81,14 @@ export async function summaryFromRunDirectory(
   for (const [d, record] of records) {
     const label = d === dir ? record.command : `${record.command} (${d.split('/').pop()})`;
     if (record.seconds !== undefined) timings[label] = record.seconds;
+    if (record.trainSeconds !== undefined) timings[`${label}: training loop`] = record.trainSeconds;
     if (!top) methods.push(...(await methodsOf(d, record)));
-    const h = await readJson<{ history?: Record<string, unknown>[] }>(join(d, RUN_FILES.history));
+    // An ensemble's training curves are its first member's.
+    const h =
+      (await readJson<{ history?: Record<string, unknown>[] }>(join(d, RUN_FILES.history))) ??
+      (record.options.method === 'ensemble'
+        ? await readJson<{ history?: Record<string, unknown>[] }>(join(d, 'members', '0', RUN_FILES.history))
+        : undefined);
     if (h?.history && (!history || record.options.method !== 'map')) history = h.history.map(flattenRecord);
     const c = await readJson<CompressResult>(join(d, 'compression.json'));
     if (c) {

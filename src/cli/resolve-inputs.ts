@@ -33,6 +33,12 @@ export interface ResolvedModel {
   readonly origin: string;
 }
 
+/** Options applied when `--model` names a zoo model. */
+export interface ZooModelOptions {
+  /** Dropout rate (MC dropout); 0 or absent builds the plain model. */
+  readonly dropout?: number;
+}
+
 /**
  * Resolves `--model`: a zoo name (built for the data's input shape and class count, seeded), a `model.json` (or its
  * directory), or a run directory (its `model/`).
@@ -41,12 +47,14 @@ export async function resolveModel(
   spec: string,
   data: Dataset | undefined,
   seed: number,
+  zoo: ZooModelOptions = {},
 ): Promise<ResolvedModel> {
   if (isZooModelName(spec)) {
     const model = buildZooModel(spec, {
       inputShape: data ? [...data.featureShape] : undefined,
       numClasses: data?.numClasses,
       seed,
+      ...(zoo.dropout ? { dropout: zoo.dropout } : {}),
     });
     return { model, logits: model, source: 'zoo', origin: spec };
   }
@@ -61,6 +69,12 @@ export async function resolveModel(
     );
   }
   const fromRun = isDir && (await exists(join(spec, RUN_FILES.run)));
+  if (fromRun && !(await exists(join(spec, RUN_FILES.model))) && (await exists(join(spec, 'members')))) {
+    throw new BayescompError(
+      'bad-config',
+      `${spec} is a deep-ensemble run: give one member's directory (${join(spec, 'members', '0')}) as --model`,
+    );
+  }
   const model = await loadModel(fromRun ? await requireRunModel(spec) : spec);
   return {
     model,

@@ -16,15 +16,27 @@ import {
   type PredictionMode,
   bayesianLayers,
 } from '../variational/index.js';
+import type { KlWeightScheduleSpec } from '../runtime/parallel/objectiveSpec.js';
 import '../variational/families/groupNormalJeffreys.js';
 import '../variational/families/groupHorseshoe.js';
 import '../variational/families/vnqPosterior.js';
 
-/** Inference methods of `bayescomp train`. */
-export type TrainMethod = 'map' | 'gaussian' | 'sparse-vd' | 'group-nj' | 'group-hs' | 'vnq';
+/** The variational inference methods of `bayescomp train`. */
+export type VariationalMethod = 'gaussian' | 'sparse-vd' | 'group-nj' | 'group-hs' | 'vnq';
+
+/**
+ * Inference methods of `bayescomp train`: MAP, the variational ones, and the two baselines (a deep ensemble of MAP
+ * networks, MC dropout).
+ */
+export type TrainMethod = 'map' | VariationalMethod | 'ensemble' | 'mc-dropout';
+
+/** Whether `method` is one of the variational methods (trained on an ELBO or Rényi objective). */
+export function isVariationalMethod(method: string): method is VariationalMethod {
+  return Object.hasOwn(METHOD_FAMILIES, method);
+}
 
 /** The posterior family behind each variational method. */
-export const METHOD_FAMILIES: Readonly<Record<Exclude<TrainMethod, 'map'>, FamilySpec>> = {
+export const METHOD_FAMILIES: Readonly<Record<VariationalMethod, FamilySpec>> = {
   gaussian: { name: 'gaussian' },
   'sparse-vd': { name: 'log-uniform' },
   'group-nj': { name: 'group-nj' },
@@ -37,7 +49,7 @@ export const METHOD_FAMILIES: Readonly<Record<Exclude<TrainMethod, 'map'>, Famil
  * VNQ; for group posteriors a group is kept when its log α is below about −3 (Louizos et al. 2017's tutorial uses
  * −2.8 to −5 per layer); the horseshoe's scale posterior separates used from unused groups around −2.
  */
-export const DEFAULT_PRUNE_THRESHOLDS: Readonly<Record<Exclude<TrainMethod, 'map'>, number>> = {
+export const DEFAULT_PRUNE_THRESHOLDS: Readonly<Record<VariationalMethod, number>> = {
   gaussian: 3,
   'sparse-vd': 3,
   vnq: 3,
@@ -48,26 +60,51 @@ export const DEFAULT_PRUNE_THRESHOLDS: Readonly<Record<Exclude<TrainMethod, 'map
 /** Methods whose posterior prunes by log α (validation reports the pruned network too). */
 const SPARSE_METHODS: ReadonlySet<TrainMethod> = new Set(['sparse-vd', 'group-nj', 'group-hs', 'vnq']);
 
+/** A KL-weight schedule read from the command line, with the plain-data spec worker threads rebuild it from. */
+export interface CliKlWeight extends KlWeightSchedule {
+  readonly spec: KlWeightScheduleSpec;
+}
+
 /**
  * Parses `--kl-weight`: `constant[:B]`, `warmup:START:END` (linear 0 → 1 between those epochs), `additive[:INIT[:STEP]]`
  * (the deepbayes recipe: 0.02 + 0.02 per epoch, capped at 1), or `plateau[:INIT[:FACTOR[:PATIENCE]]]`.
  */
-export function parseKlWeight(text: string): KlWeightSchedule {
+export function parseKlWeight(text: string): CliKlWeight {
+  const spec = parseKlWeightSpec(text);
+  let schedule: KlWeightSchedule;
+  switch (spec.type) {
+    case 'constant':
+      schedule = constantKlWeight(spec.beta);
+      break;
+    case 'linear':
+      schedule = linearKlWarmup(spec);
+      break;
+    case 'additive':
+      schedule = additiveKlWeight(spec);
+      break;
+    case 'plateau':
+      schedule = plateauKlWeight(spec);
+      break;
+  }
+  return Object.assign(schedule, { spec });
+}
+
+function parseKlWeightSpec(text: string): KlWeightScheduleSpec {
   const [kind, ...rest] = text.split(':');
   const args = rest.map(Number);
   if (args.some((a) => !Number.isFinite(a)))
     throw new InvalidArgumentError(`cannot read KL weight '${text}'`);
   switch (kind) {
     case 'constant':
-      return constantKlWeight(args[0] ?? 1);
+      return { type: 'constant', beta: args[0] ?? 1 };
     case 'warmup':
       if (args.length !== 2)
         throw new InvalidArgumentError('warmup needs START:END epochs, e.g. warmup:5:20');
-      return linearKlWarmup({ startEpoch: args[0], endEpoch: args[1] });
+      return { type: 'linear', startEpoch: args[0], endEpoch: args[1] };
     case 'additive':
-      return additiveKlWeight({ initial: args[0], increment: args[1] });
+      return { type: 'additive', initial: args[0], increment: args[1] };
     case 'plateau':
-      return plateauKlWeight({ initial: args[0], factor: args[1], patience: args[2] });
+      return { type: 'plateau', initial: args[0], factor: args[1], patience: args[2] };
     default:
       throw new InvalidArgumentError(`cannot read KL weight '${text}'`);
   }
@@ -75,7 +112,7 @@ export function parseKlWeight(text: string): KlWeightSchedule {
 
 /** Options of a variational run. */
 export interface VariationalSetup {
-  readonly method: Exclude<TrainMethod, 'map'>;
+  readonly method: VariationalMethod;
   readonly objective: 'elbo' | 'renyi';
   readonly alpha: number;
   readonly samples: number;

@@ -47,6 +47,15 @@ export function mcDropoutPredictive(model: tf.LayersModel, options: McDropoutOpt
   );
 }
 
+/**
+ * The seeds of a deep ensemble's M members from the ensemble's seed: successive 32-bit draws of a generator seeded
+ * with `seed`, so member m's seed does not depend on M (a larger ensemble extends a smaller one).
+ */
+export function ensembleMemberSeeds(seed: number, members: number): number[] {
+  const stream = new Random(seed);
+  return Array.from({ length: members }, () => stream.nextUint32());
+}
+
 /** Options for {@link trainEnsemble}: {@link TrainOptions} for each member, plus the ensemble's size and seed. */
 export interface EnsembleTrainOptions extends Omit<TrainOptions, 'model' | 'data' | 'seed' | 'runDir'> {
   /** Number of members M. Default 5. */
@@ -90,11 +99,10 @@ export async function trainEnsemble(
   const models: tf.LayersModel[] = [];
   const results: TrainResult[] = [];
   const seeds: number[] = [];
-  // Member seeds are successive draws of a generator seeded by the ensemble's seed.
-  const seedStream = new Random(options.seed ?? 0);
+  const memberSeeds = ensembleMemberSeeds(options.seed ?? 0, members);
   try {
     for (let m = 0; m < members; m++) {
-      const seed = seedStream.nextUint32();
+      const seed = memberSeeds[m];
       const model = buildModel(seed, m);
       models.push(model);
       seeds.push(seed);

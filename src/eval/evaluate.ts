@@ -60,6 +60,8 @@ export interface EvaluationMetrics {
   readonly ood?: OodMetrics;
   /** Seconds spent predicting the test set (and OOD set). */
   readonly predict_seconds: number;
+  /** Seconds spent predicting the test set alone. */
+  readonly test_predict_seconds: number;
 }
 
 /** Per-example scores behind {@link EvaluationMetrics}, for histograms. */
@@ -94,6 +96,7 @@ export async function evaluatePredictiveWithScores(
   const predictOptions: PredictOptions = { batchSize: options.batchSize };
   const start = performance.now();
   const out = await predictive.predict(testData, predictOptions);
+  const testSeconds = (performance.now() - start) / 1000;
   if (out.numClasses !== testData.numClasses) {
     throw new BayescompError(
       'bad-shape',
@@ -123,6 +126,7 @@ export async function evaluatePredictiveWithScores(
     reliability,
     ...(outScores ? { ood: oodDetectionMetrics(inScores, outScores) } : {}),
     predict_seconds: seconds,
+    test_predict_seconds: testSeconds,
   };
   return { metrics, scores: { inDistribution: inScores, outOfDistribution: outScores } };
 }

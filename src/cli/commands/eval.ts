@@ -1,17 +1,10 @@
 import type { Command } from 'commander';
-import { Random, setGlobalSeed } from '../../runtime/random.js';
-import { bayesianLayers, bayesianPredictive } from '../../variational/index.js';
-import { deterministicPredictive, type Predictive } from '../../eval/predictive.js';
-import type { Dataset } from '../../data/dataset.js';
-import { isLaplaceDir, laplacePredictive, loadLaplaceDir } from '../laplace-source.js';
-import { readRunRecord } from '../run-dir.js';
-import { evaluatePredictive, type EvaluationMetrics } from '../../eval/evaluate.js';
-import { BayescompError } from '../../util/errors.js';
+import type { EvaluationMetrics } from '../../eval/evaluate.js';
 import { applyConfigFile, requireOptions } from '../config-file.js';
 import { startBackend, withDataOptions, withOutputOptions } from '../common-options.js';
 import { type CliIo, printJson, printTable } from '../io.js';
 import { nonNegativeInt, positiveInt } from '../parse-options.js';
-import { resolveDataset, resolveModel } from '../resolve-inputs.js';
+import { evaluateModel, loadEvaluationData } from '../run-predictive.js';
 import { backendInfo } from '../../runtime/backend.js';
 
 interface EvalCommandOptions {
@@ -74,44 +67,10 @@ export function registerEval(program: Command, io: CliIo): void {
 
 /** Evaluates `--model` on `--data` (and `--ood`); exported for the demo. */
 export async function runEval(options: EvalCommandOptions): Promise<EvaluationMetrics> {
-  setGlobalSeed(options.seed);
-  const data = await resolveDataset(options.data, { dataDir: options.dataDir, download: options.download });
-  const test = data.test ?? data.train;
-  if (!test) throw new BayescompError('bad-config', `${data.name} holds no examples`);
-  let oodData;
-  if (options.ood) {
-    const ood = await resolveDataset(options.ood, { dataDir: options.dataDir, download: options.download });
-    oodData = ood.test ?? ood.train;
-  }
-  const predictive = await predictiveFor(options.model, test, options);
-  return evaluatePredictive(predictive, test, { oodData, bins: options.bins, batchSize: options.batchSize });
-}
-
-/**
- * The predictive of `--model`: a Laplace directory's linearised (or sampled) predictive with the options it was
- * fitted with; otherwise the deterministic network.
- */
-async function predictiveFor(spec: string, data: Dataset, options: EvalCommandOptions): Promise<Predictive> {
-  if (await isLaplaceDir(spec)) {
-    const { posterior } = await loadLaplaceDir(spec);
-    const fitted = (await readRunRecord(spec)).options as {
-      predictive?: 'glm' | 'nn';
-      link?: 'probit' | 'mc';
-    };
-    return laplacePredictive(posterior, {
-      method: fitted.predictive,
-      link: fitted.link,
-      samples: options.samples,
-      batchSize: options.batchSize,
-    });
-  }
-  const { logits, source } = await resolveModel(spec, data, options.seed);
-  if (source === 'run' && bayesianLayers(logits).length > 0) {
-    return bayesianPredictive(logits, {
-      samples: options.samples,
-      random: new Random(options.seed),
-      batchSize: options.batchSize,
-    });
-  }
-  return deterministicPredictive(logits, { batchSize: options.batchSize });
+  const data = await loadEvaluationData(options.data, options.ood, {
+    dataDir: options.dataDir,
+    download: options.download,
+  });
+  const { metrics } = await evaluateModel(options.model, data, options);
+  return metrics;
 }

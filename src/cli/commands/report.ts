@@ -4,7 +4,8 @@ import { writeReport } from '../../report/html-report.js';
 import { startBackend } from '../common-options.js';
 import { type CliIo, printJson } from '../io.js';
 import { summaryFromRunDirectory } from '../report-builder.js';
-import { requireRunModel } from '../run-dir.js';
+import { readRunRecord, requireRunModel } from '../run-dir.js';
+import { isEnsembleRecord } from '../ensemble-run.js';
 
 /** `bayescomp report RUN_DIR`: one self-contained report.html plus summary.json for a run (or a demo directory). */
 export function registerReport(program: Command, io: CliIo): void {
@@ -16,7 +17,10 @@ export function registerReport(program: Command, io: CliIo): void {
     .option('--json', 'print one JSON object')
     .action(async (runDir: string, options: { out?: string; png?: boolean; json?: boolean }) => {
       await startBackend(program);
-      const summary = await summaryFromRunDirectory(runDir, async (d) => loadModel(await requireRunModel(d)));
+      // A deep-ensemble run has no single model/: its members are in members/<m>/.
+      const summary = await summaryFromRunDirectory(runDir, async (d) =>
+        isEnsembleRecord(await readRunRecord(d)) ? undefined : loadModel(await requireRunModel(d)),
+      );
       const written = await writeReport(options.out ?? runDir, summary, { png: options.png });
       if (options.json) printJson(io, { ...written, backend: summary.backend.name });
       else {

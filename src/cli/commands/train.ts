@@ -3,25 +3,33 @@ import { type Command, Option } from 'commander';
 import type { Dataset } from '../../data/dataset.js';
 import { evaluatePredictive } from '../../eval/evaluate.js';
 import { bayesianPredictive, type KlWeightSchedule, sparsityReport } from '../../variational/index.js';
-import { inMode, parseKlWeight, type TrainMethod, variationalTraining } from '../variational-method.js';
+import {
+  inMode,
+  isVariationalMethod,
+  parseKlWeight,
+  type TrainMethod,
+  variationalTraining,
+} from '../variational-method.js';
 import { join } from 'node:path';
 import { saveModel } from '../../models/file-io.js';
 import { setGlobalSeed } from '../../runtime/random.js';
 import { mapObjective } from '../../train/map-objective.js';
 import type { OptimizerName } from '../../train/optimizers.js';
 import type { LrScheduleSpec } from '../../train/lr-schedules.js';
-import { train } from '../../train/trainer.js';
 import { deterministicValidationMetrics } from '../../train/validation-metrics.js';
-import { trainValidationSplit } from '../../data/splits.js';
 import { Random } from '../../runtime/random.js';
 import { writeJsonAtomic } from '../../util/atomic-write.js';
-import { BayescompError } from '../../util/errors.js';
 import { applyConfigFile, requireOptions } from '../config-file.js';
 import { startBackend, withDataOptions, withOutputOptions } from '../common-options.js';
 import { type CliIo, printJson } from '../io.js';
 import { finiteNumber, fraction, nonNegativeInt, parseLrSchedule, positiveInt } from '../parse-options.js';
-import { resolveDataset, resolveModel } from '../resolve-inputs.js';
+import { resolveModel } from '../resolve-inputs.js';
 import { finishRunRecord, newRunRecord, RUN_FILES, writeRunRecord } from '../run-dir.js';
+import { mcDropoutPredictive } from '../../eval/baselines.js';
+import { objectiveSpecFor, trainingSeconds, trainNetwork } from '../network-training.js';
+import { DEFAULT_ENSEMBLE_MEMBERS, runEnsembleTrain } from './train-ensemble.js';
+import { loadTrainingData } from '../training-data.js';
+import { checkWorkersSupported, DEFAULT_MC_DROPOUT_RATE, requireDropoutLayers } from './train-baselines.js';
 
 /** Options of `bayescomp train`, as parsed (and merged with `--config`). */
 export interface TrainCommandOptions {
@@ -50,6 +58,12 @@ export interface TrainCommandOptions {
   initLogSigma2: number;
   evalSamples: number;
   pruneThreshold?: number;
+  /** Ensemble members (`--method ensemble`). Default 5. */
+  members?: number;
+  /** Dropout rate of a zoo model (`--method mc-dropout`). Default 0.5. */
+  dropout?: number;
+  /** Worker threads for data-parallel training. Default 1 (the main thread). */
+  workers?: number;
 }
 
 /** `bayescomp train`: trains a zoo model or a user's model on a dataset, into a run directory. */
@@ -61,7 +75,7 @@ export function registerTrain(program: Command, io: CliIo): void {
     .option('--data <data>', 'dataset name or directory of IDX files')
     .addOption(
       new Option('--method <method>', 'inference method')
-        .choices(['map', 'gaussian', 'sparse-vd', 'group-nj', 'group-hs', 'vnq'])
+        .choices(['map', 'gaussian', 'sparse-vd', 'group-nj', 'group-hs', 'vnq', 'ensemble', 'mc-dropout'])
         .default('map'),
     )
     .option('--out <dir>', 'run directory to write')
@@ -114,9 +128,21 @@ export function registerTrain(program: Command, io: CliIo): void {
     )
     .option(
       '--eval-samples <s>',
-      'Monte-Carlo samples of the test-set predictive (variational methods)',
+      'Monte-Carlo samples of the test-set predictive (variational methods, MC dropout)',
       positiveInt,
       10,
+    )
+    .option('--members <m>', 'ensemble members (--method ensemble)', positiveInt, DEFAULT_ENSEMBLE_MEMBERS)
+    .option(
+      '--dropout <p>',
+      `dropout rate of a zoo model for --method mc-dropout (default ${DEFAULT_MC_DROPOUT_RATE}; a model.json keeps its own Dropout layers)`,
+      fraction,
+    )
+    .option(
+      '--workers <n>',
+      'worker threads for data-parallel training (map, variational, ensemble, mc-dropout; no --resume)',
+      positiveInt,
+      1,
     );
   withDataOptions(command);
   withOutputOptions(command);
@@ -148,33 +174,29 @@ export interface TrainCommandResult {
 
 /** Runs `train` with resolved options; exported for the demo and tests. */
 export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise<TrainCommandResult> {
+  // A config file gives the KL-weight schedule as text.
+  if (typeof options.klWeight === 'string')
+    options = { ...options, klWeight: parseKlWeight(options.klWeight) };
+  checkWorkersSupported(options);
+  if (options.method === 'ensemble') return runEnsembleTrain(options, io);
   setGlobalSeed(options.seed);
-  const splits = await resolveDataset(options.data, { dataDir: options.dataDir, download: options.download });
-  if (!splits.train)
-    throw new BayescompError('bad-config', `${splits.name} has no training split (only t10k files)`);
-  let trainData = splits.train;
-  let validation = splits.test;
-  if (options.validationSplit > 0) {
-    const parts = trainValidationSplit(trainData, options.validationSplit, new Random(options.seed), {
-      stratify: true,
-    });
-    trainData = parts.train;
-    validation = parts.validation;
-  }
-  const { model, logits, source, origin } = await resolveModel(options.model, trainData, options.seed);
+  const { splits, train: trainData, validation, test: testSet } = await loadTrainingData(options);
   const method = options.method as TrainMethod;
-  const variational =
-    method === 'map'
-      ? undefined
-      : variationalTraining(logits, {
-          method,
-          objective: options.objective,
-          alpha: options.alpha,
-          samples: options.samples,
-          klWeight: options.klWeight,
-          initLogSigma2: options.initLogSigma2,
-          pruneThreshold: options.pruneThreshold,
-        });
+  const { model, logits, source, origin } = await resolveModel(options.model, trainData, options.seed, {
+    dropout: method === 'mc-dropout' ? (options.dropout ?? DEFAULT_MC_DROPOUT_RATE) : undefined,
+  });
+  if (method === 'mc-dropout') requireDropoutLayers(model, origin, io);
+  const variational = !isVariationalMethod(method)
+    ? undefined
+    : variationalTraining(logits, {
+        method,
+        objective: options.objective,
+        alpha: options.alpha,
+        samples: options.samples,
+        klWeight: options.klWeight,
+        initLogSigma2: options.initLogSigma2,
+        pruneThreshold: options.pruneThreshold,
+      });
   const trained = variational?.model ?? logits;
   const record = newRunRecord(
     'train',
@@ -186,27 +208,34 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
     `training ${origin} on ${splits.name} (${trainData.n} examples) with ${options.method}, backend ${record.backend}\n`,
   );
   try {
-    const result = await train({
-      model: trained,
-      objective: variational?.objective ?? mapObjective({ weightDecay: options.weightDecay }),
-      validate: variational?.validate,
-      data: trainData,
-      validation,
-      epochs: options.epochs,
-      batchSize: options.batchSize,
-      optimizer: { name: options.optimizer, learningRate: options.lr },
-      lrSchedule: options.lrSchedule,
-      seed: options.seed,
-      runDir: options.out,
-      resume: options.resume,
-      progress: options.progress,
-    });
+    const result = await trainNetwork(
+      {
+        model: trained,
+        objective: variational?.objective ?? mapObjective({ weightDecay: options.weightDecay }),
+        validate: variational?.validate,
+        data: trainData,
+        validation,
+        epochs: options.epochs,
+        batchSize: options.batchSize,
+        optimizer: { name: options.optimizer, learningRate: options.lr },
+        lrSchedule: options.lrSchedule,
+        seed: options.seed,
+        runDir: options.out,
+        resume: options.resume,
+        progress: options.progress,
+      },
+      { workers: options.workers ?? 1, objective: objectiveSpecFor(options) },
+    );
     // A user's model is saved as they had it (softmax folded in); a Bayesian one as its Bayesian layers.
     await saveModel(variational ? trained : model, join(options.out, RUN_FILES.model));
-    const testSet = splits.test ?? validation;
     const test = testSet ? await testMetrics(trained, testSet, options) : { accuracy: NaN, nll: NaN };
-    await writeJsonAtomic(join(options.out, RUN_FILES.metrics), { test, backend: record.backend });
-    const finished = finishRunRecord(record);
+    const trainSeconds = trainingSeconds(result);
+    await writeJsonAtomic(join(options.out, RUN_FILES.metrics), {
+      test,
+      backend: record.backend,
+      train_seconds: trainSeconds,
+    });
+    const finished = { ...finishRunRecord(record), trainSeconds };
     await writeRunRecord(options.out, finished);
     const epochsRun = result.history.length;
     return {
@@ -232,6 +261,7 @@ async function testMetrics(
 ): Promise<TrainCommandResult['test']> {
   if (options.method === 'map')
     return (await deterministicValidationMetrics(model, test)) as TrainCommandResult['test'];
+  if (options.method === 'mc-dropout') return mcDropoutTestMetrics(model, test, options);
   const validate = (await inMode(model, 'mean', () => deterministicValidationMetrics(model, test))) as Record<
     string,
     number
@@ -252,5 +282,28 @@ async function testMetrics(
     pruned_nll: pruned.nll,
     sparsity: sparsity.fraction,
     compression: sparsity.compression,
+  };
+}
+
+/** MC dropout's test figures: the Monte-Carlo predictive's, with the deterministic (dropout off) network's beside. */
+async function mcDropoutTestMetrics(
+  model: tf.LayersModel,
+  test: Dataset,
+  options: TrainCommandOptions,
+): Promise<TrainCommandResult['test']> {
+  const deterministic = await deterministicValidationMetrics(model, test);
+  const mc = await evaluatePredictive(
+    mcDropoutPredictive(model, { samples: options.evalSamples, seed: options.seed }),
+    test,
+  );
+  return {
+    accuracy: mc.accuracy,
+    nll: mc.nll,
+    ece: mc.ece,
+    brier: mc.brier,
+    mean_entropy: mc.mean_entropy,
+    ...(mc.mean_mi !== undefined ? { mean_mi: mc.mean_mi } : {}),
+    deterministic_accuracy: deterministic.accuracy,
+    deterministic_nll: deterministic.nll,
   };
 }
