@@ -263,6 +263,14 @@ function numericColumns(t: CsvTable, cols: readonly number[]): Float32Array {
         );
       }
       out[i * cols.length + k] = v;
+      if (!Number.isFinite(out[i * cols.length + k])) {
+        // '1e999' is a decimal number but Infinity; 1e39 overflows float32, which the dataset is held in.
+        throw new BayescompError(
+          'bad-format',
+          `line ${t.lines[i]}, column '${t.header[j]}' (${j + 1}): '${row[j]}' is not finite in float32 (|x| > 3.4e38)`,
+          { file: t.file },
+        );
+      }
     });
   });
   return out;

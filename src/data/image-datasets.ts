@@ -303,6 +303,14 @@ export function imageDatasetFromIdx(images: IdxArray, labels: IdxArray, info: Im
     for (let i = 0; i < v.length; i++) x[i] = v[i] / 255;
   } else {
     x.set(images.values);
+    const bad = x.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new BayescompError(
+        'bad-format',
+        `pixel ${bad} is ${x[bad]} (as float32); image values must be finite`,
+        { file: info.imagesFile },
+      );
+    }
   }
   return {
     x,
@@ -332,10 +340,20 @@ function toLabels(labels: IdxArray, file: string, numClasses: number): Int32Arra
   return y;
 }
 
+/** More classes than any real image dataset has (ImageNet-21k: 21,841); a larger label is a corrupt labels file. */
+export const MAX_IMAGE_CLASSES = 100_000;
+
 function maxLabel(labels: IdxArray, file: string): number {
   let max = -1;
-  for (const v of labels.values) {
+  for (const [i, v] of labels.values.entries()) {
     if (v < 0) throw new BayescompError('bad-format', `negative label ${v}`, { file });
+    if (!Number.isInteger(v) || v >= MAX_IMAGE_CLASSES) {
+      throw new BayescompError(
+        'bad-format',
+        `label ${v} at index ${i} is not a class index below ${MAX_IMAGE_CLASSES}; the labels file is corrupt`,
+        { file },
+      );
+    }
     if (v > max) max = v;
   }
   return max;

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, realpath, rm, stat, open } from 'node:fs/prom
 import { basename, dirname, isAbsolute, join, relative, resolve, sep, win32 } from 'node:path';
 import { writeFilesAtomic } from '../util/atomic-write.js';
 import { BayescompError } from '../util/errors.js';
-import { parseLayersModelJson, type ManifestGroup } from './model-json.js';
+import { parseLayersModelJson, type ManifestGroup, weightByteLength } from './model-json.js';
 
 /** File name of the topology + manifest, as TF.js and the converter write it. */
 export const MODEL_JSON_FILE = 'model.json';
@@ -68,10 +68,48 @@ export async function saveModel(
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<tf.LayersModel> {
   const { modelJsonPath, artifacts } = await readModelArtifacts(path);
+  const declared = (artifacts.weightSpecs ?? []).reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
   try {
-    return await tf.loadLayersModel(tf.io.fromMemory(artifacts), { strict: options.strict ?? true });
+    return await withWeightSizeGuard(declared, modelJsonPath, () =>
+      tf.loadLayersModel(tf.io.fromMemory(artifacts), { strict: options.strict ?? true }),
+    );
   } catch (err) {
     throw explainTfjsLoadError(err, modelJsonPath);
+  }
+}
+
+/** Elements a weight may have when `model.json` declares no weights (a topology-only file): 2²⁴ (64 MiB of float32). */
+const MAX_UNDECLARED_WEIGHT_ELEMENTS = 2 ** 24;
+
+/**
+ * Runs `load` while every layer weight TF.js creates is checked against the weights the manifest declares. TF.js
+ * builds a model by allocating each weight (zeros, or the initializer) before it compares the weights with the
+ * manifest, so a topology with absurd sizes (a Dense layer of 10⁹ units) would allocate gigabytes first. A strict
+ * load needs the file's weights to match the model's exactly, so no valid weight has more elements than the
+ * manifest declares in total: anything larger is refused before its allocation.
+ */
+async function withWeightSizeGuard<T>(declared: number, file: string, load: () => Promise<T>): Promise<T> {
+  const limit = declared > 0 ? declared : MAX_UNDECLARED_WEIGHT_ELEMENTS;
+  const proto = tf.layers.Layer.prototype as unknown as { addWeight: (...args: unknown[]) => unknown };
+  const original = proto.addWeight;
+  proto.addWeight = function guarded(this: { name: string }, ...args: unknown[]) {
+    const [name, shape] = args as [string, readonly number[]];
+    const elements = shape.reduce((a, b) => a * b, 1);
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || elements > limit) {
+      throw new BayescompError(
+        'bad-format',
+        `layer '${this.name}' would create weight '${name}' of shape [${shape.join(', ')}] (${elements} values), ` +
+          `more than the ${limit} values ${declared > 0 ? 'the weights manifest declares' : 'allowed without a weights manifest'}; ` +
+          'the topology declares absurd sizes',
+        { file },
+      );
+    }
+    return original.apply(this, args);
+  };
+  try {
+    return await load();
+  } finally {
+    proto.addWeight = original;
   }
 }
 
@@ -90,6 +128,7 @@ export async function readModelArtifacts(path: string): Promise<ModelFileArtifac
   const shards = await locateShards(modelJsonPath, groups);
   const weightData = await readShards(modelJsonPath, shards);
   const weightSpecs = groups.flatMap((g) => g.weights);
+  checkFiniteWeights(weightSpecs, weightData, modelJsonPath);
   const artifacts = await tf.io.getModelArtifactsForJSON(json, async () => [weightSpecs, weightData]);
   return { modelJsonPath, artifacts };
 }
@@ -323,6 +362,48 @@ async function readShards(modelJsonPath: string, shards: readonly LocatedShard[]
     offset += shard.size;
   }
   return bytes.buffer;
+}
+
+/**
+ * Refuses weights holding NaN or ±Inf: float32 values whose exponent bits are all ones, and float16-quantised values
+ * likewise (uint8/uint16 quantisation with the finite `min` and `scale` the manifest check requires is always finite).
+ * Entries lie back to back in manifest order (bytes per entry: {@link weightByteLength}).
+ */
+function checkFiniteWeights(
+  specs: readonly tf.io.WeightsManifestEntry[],
+  data: ArrayBuffer,
+  file: string,
+): void {
+  const view = new DataView(data);
+  let offset = 0;
+  for (const spec of specs) {
+    const bytes = weightByteLength(spec);
+    const stored = spec.quantization?.dtype ?? spec.dtype;
+    let bad = -1;
+    if (stored === 'float32') {
+      for (let i = 0; i < bytes / 4 && bad < 0; i++) {
+        if ((view.getUint32(offset + 4 * i, true) & 0x7f800000) === 0x7f800000) bad = i;
+      }
+    } else if (stored === 'float16') {
+      for (let i = 0; i < bytes / 2 && bad < 0; i++) {
+        if ((view.getUint16(offset + 2 * i, true) & 0x7c00) === 0x7c00) bad = i;
+      }
+    }
+    if (bad >= 0) {
+      const value =
+        stored === 'float32'
+          ? view.getFloat32(offset + 4 * bad, true)
+          : view.getUint16(offset + 2 * bad, true) & 0x3ff
+            ? NaN
+            : Infinity;
+      throw new BayescompError(
+        'bad-format',
+        `weight '${spec.name}' holds a non-finite value (${value}) at element ${bad}; the weights are corrupt`,
+        { file },
+      );
+    }
+    offset += bytes;
+  }
 }
 
 /** Turns a TF.js deserialisation error into a one-line `BayescompError` naming the file. */
