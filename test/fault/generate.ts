@@ -1,7 +1,7 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { encodeIdx, type IdxValues } from '../../src/data/idx.js';
+import { encodeIdx } from '../../src/data/idx.js';
 import { Random } from '../../src/runtime/random.js';
 
 /**
