@@ -10,16 +10,18 @@ export interface InterruptState {
   readonly received: () => string | undefined;
 }
 
+/** A listener for SIGINT/SIGTERM; `dispose` removes it. */
+export interface InterruptListener extends InterruptState {
+  dispose(): void;
+}
+
 /**
- * Runs `work` with an `AbortSignal` that the first SIGINT or SIGTERM aborts, so that the work can stop at a safe point
- * (the training loop finishes its step and writes a checkpoint). A second signal exits at once with status 130, for a
- * user who does not want to wait. The handlers are removed when `work` settles, so the process's default behaviour
- * returns (and in-process tests keep no listeners).
+ * Listens for SIGINT and SIGTERM: the first aborts `signal`, so that work can stop at a safe point (the training loop
+ * finishes its step and writes a checkpoint); a second exits at once with status 130, for a user who does not want to
+ * wait. Call `dispose` when the work settles, so the process's default behaviour returns (and in-process tests keep
+ * no listeners).
  */
-export async function withInterruption<T>(
-  io: CliIo,
-  work: (state: InterruptState) => Promise<T>,
-): Promise<T> {
+export function listenForInterrupt(io: CliIo): InterruptListener {
   const controller = new AbortController();
   let received: string | undefined;
   const onSignal = (name: string) => {
@@ -35,9 +37,24 @@ export async function withInterruption<T>(
     controller.abort();
   };
   for (const name of STOP_SIGNALS) process.on(name, onSignal);
+  return {
+    signal: controller.signal,
+    received: () => received,
+    dispose: () => {
+      for (const name of STOP_SIGNALS) process.off(name, onSignal);
+    },
+  };
+}
+
+/** Runs `work` with {@link listenForInterrupt}'s signal, removing the listeners when it settles. */
+export async function withInterruption<T>(
+  io: CliIo,
+  work: (state: InterruptState) => Promise<T>,
+): Promise<T> {
+  const listener = listenForInterrupt(io);
   try {
-    return await work({ signal: controller.signal, received: () => received });
+    return await work(listener);
   } finally {
-    for (const name of STOP_SIGNALS) process.off(name, onSignal);
+    listener.dispose();
   }
 }

@@ -19,6 +19,7 @@ import type { LrScheduleSpec } from '../../train/lr-schedules.js';
 import { deterministicValidationMetrics } from '../../train/validation-metrics.js';
 import { Random } from '../../runtime/random.js';
 import { writeJsonAtomic } from '../../util/atomic-write.js';
+import { BayescompError } from '../../util/errors.js';
 import { applyConfigFile, requireOptions } from '../config-file.js';
 import { startBackend, withDataOptions, withOutputOptions } from '../common-options.js';
 import { type CliIo, printJson } from '../io.js';
@@ -30,9 +31,16 @@ import { objectiveSpecFor, trainingSeconds, trainNetwork } from '../network-trai
 import { DEFAULT_ENSEMBLE_MEMBERS, runEnsembleTrain } from './train-ensemble.js';
 import { loadTrainingData } from '../training-data.js';
 import { checkWorkersSupported, DEFAULT_MC_DROPOUT_RATE, requireDropoutLayers } from './train-baselines.js';
+import { listenForInterrupt } from '../interrupt.js';
+import {
+  interruptedError,
+  prepareResume,
+  type TrainSafetyOptions,
+  withTrainSafetyOptions,
+} from '../train-safety.js';
 
 /** Options of `bayescomp train`, as parsed (and merged with `--config`). */
-export interface TrainCommandOptions {
+export interface TrainCommandOptions extends TrainSafetyOptions {
   model: string;
   data: string;
   method: string;
@@ -144,6 +152,7 @@ export function registerTrain(program: Command, io: CliIo): void {
       positiveInt,
       1,
     );
+  withTrainSafetyOptions(command);
   withDataOptions(command);
   withOutputOptions(command);
   command.action(async (raw: TrainCommandOptions) => {
@@ -203,11 +212,13 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
     { ...options, klWeight: options.klWeight.name, modelSource: source, modelOrigin: origin },
     options.seed,
   );
+  if (options.resume) await prepareResume(options.out, io);
   await writeRunRecord(options.out, record);
   io.err(
     `training ${origin} on ${splits.name} (${trainData.n} examples) with ${options.method}, backend ${record.backend}\n`,
   );
   try {
+    const interrupt = listenForInterrupt(io);
     const result = await trainNetwork(
       {
         model: trained,
@@ -223,9 +234,13 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
         runDir: options.out,
         resume: options.resume,
         progress: options.progress,
+        signal: interrupt.signal,
+        onNonFinite: options.onNan ?? 'stop',
+        checkpointEverySteps: options.checkpointEverySteps,
       },
       { workers: options.workers ?? 1, objective: objectiveSpecFor(options) },
-    );
+    ).finally(() => interrupt.dispose());
+    if (result.interrupted) throw await interruptedError(options.out, interrupt.received() ?? 'a signal');
     // A user's model is saved as they had it (softmax folded in); a Bayesian one as its Bayesian layers.
     await saveModel(variational ? trained : model, join(options.out, RUN_FILES.model));
     const test = testSet ? await testMetrics(trained, testSet, options) : { accuracy: NaN, nll: NaN };
@@ -248,7 +263,8 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
       test,
     };
   } catch (err) {
-    await writeRunRecord(options.out, finishRunRecord(record, err));
+    const interrupted = err instanceof BayescompError && err.code === 'interrupted';
+    await writeRunRecord(options.out, finishRunRecord(record, err, interrupted ? 'interrupted' : 'failed'));
     throw err;
   }
 }
