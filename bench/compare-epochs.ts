@@ -4,6 +4,10 @@
  *
  *   npx tsx bench/compare-epochs.ts [--cases map-lenet300,svd-lenet300,svd-lenet5] [--epochs 1] [--threads 1,2]
  *                                   [--train-subset N] [--no-torch]
+ *
+ * `--threads` are PyTorch's thread counts. bayescomp runs the backend `initBackend()` picks: set
+ * `BAYESCOMP_THREADS=2` for the wasm backend's threaded build (bench/threads-speedup.ts compares 1 and 2 threads in
+ * one process).
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';

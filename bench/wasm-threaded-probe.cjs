@@ -2,8 +2,9 @@
 /* global require, performance */
 /**
  * Probe (issue 7, "both cores"): can the wasm backend's threaded SIMD build (`tfjs-backend-wasm-threaded-simd.wasm`,
- * shipped in @tensorflow/tfjs-backend-wasm 4.22) run in Node 20? It can, with three work-arounds, none of which the
- * library applies:
+ * shipped in @tensorflow/tfjs-backend-wasm 4.22) run in Node 20? It can, with three work-arounds. The library now
+ * applies them, contained to the backend's start and only on request (`initBackend({ threads })`, `--threads`,
+ * `$BAYESCOMP_THREADS`: src/runtime/wasmThreads.ts); this stand-alone probe keeps the bare mechanism:
  *
  * 1. `WASM_HAS_MULTITHREAD_SUPPORT` is hard-wired to false in Node (tfjs issue 3830): set the flag to true before
  *    `tf.setBackend('wasm')`.
