@@ -50,7 +50,8 @@ export type { PosteriorStructure } from './structures/posteriorStructure.js';
 export { diagonalPosterior } from './structures/diagonalPosterior.js';
 export { fullPosterior } from './structures/fullPosterior.js';
 export { kroneckerPosterior, kroneckerEigen, type KroneckerPrior } from './structures/kroneckerPosterior.js';
-export { probitSoftmax, monteCarloSoftmax } from './predictive/outputSamplers.js';
+export { probitSoftmax, probitSoftmaxFromVariance, monteCarloSoftmax } from './predictive/outputSamplers.js';
+export { layerBasisCovariance, layerBasisVariance } from './structures/layerBasisCovariance.js';
 export { sampledNetworkLogits } from './predictive/sampledNetworks.js';
 export { laplaceLogMarginalLikelihood } from './marginalLikelihood.js';
 export {

@@ -180,6 +180,35 @@ describe('Laplace on Bayesian linear regression equals the closed form', () => {
 });
 
 describe('classification posteriors', () => {
+  it('the probit path (diagonal-only variances) equals the diagonal of J Σ Jᵀ and the probit of the full covariance, for kron, diag and a full subnetwork on a conv net', () => {
+    const model = tinyConvNet(3);
+    const x = randomInputs(24, [6, 6, 2], 7);
+    const y = randomLabels(24, 3, 8);
+    const xt = randomInputs(5, [6, 6, 2], 9);
+    const fits = [
+      fitLaplace(model, { x, y }, { hessian: 'kron', priorPrecision: 0.7 }),
+      fitLaplace(model, { x, y }, { hessian: 'diag', priorPrecision: 0.7 }),
+      fitLaplace(model, { x, y }, { hessian: 'full', subset: { strategy: 'random', count: 40, seed: 1 } }),
+    ];
+    const before = tf.memory().numTensors;
+    for (const post of fits) {
+      const { mean, covariance } = post.linearisedLogits(xt);
+      const { mean: mean2, variance } = post.linearisedVariance(xt);
+      const diag = tf.tidy(() => tf.sum(tf.mul(covariance, tf.eye(3).reshape([1, 3, 3])), 2));
+      expect(maxRelativeError(variance.dataSync(), diag.dataSync())).toBeLessThan(1e-4);
+      expect(maxRelativeError(mean2.dataSync(), mean.dataSync())).toBe(0);
+      const p = post.predict(xt);
+      const reference = tf.tidy(() =>
+        tf.softmax(tf.div(mean, tf.sqrt(tf.add(1, tf.mul(Math.PI / 8, diag))))),
+      );
+      expect(maxRelativeError(p.dataSync(), reference.dataSync())).toBeLessThan(1e-5);
+      tf.dispose([mean, covariance, mean2, variance, diag, p, reference]);
+    }
+    fits.forEach((f) => f.dispose()); // frees the structures' cached factor tensors
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, y, xt]);
+  });
+
   const x = randomInputs(40, [3]);
   const y = randomLabels(40, 3);
 

@@ -23,7 +23,7 @@ import {
 import { laplaceLogMarginalLikelihood, maximise1d } from './marginalLikelihood.js';
 import { type LaplaceLayout, laplaceLayout, readParameters } from './model/laplaceLayers.js';
 import { disposeQuantities, preactivationGradients } from './model/preactivationGradients.js';
-import { monteCarloSoftmax, probitSoftmax } from './predictive/outputSamplers.js';
+import { monteCarloSoftmax, probitSoftmaxFromVariance } from './predictive/outputSamplers.js';
 import { sampledNetworkLogits } from './predictive/sampledNetworks.js';
 import { laplacePruningScores, type LaplacePruningScores } from './pruning.js';
 import { decodeLaplaceState, encodeLaplaceState, type LaplaceState } from './serialization.js';
@@ -298,12 +298,15 @@ export class LaplacePosterior {
       });
     }
     return this.mapChunks(x, options.batchSize ?? 64, (xc) => {
-      const { mean, covariance } = this.linearisedLogits(xc);
-      const p =
-        options.link === 'mc'
-          ? monteCarloSoftmax(mean, covariance, samples, random)
-          : probitSoftmax(mean, covariance);
-      tf.dispose([mean, covariance]);
+      if (options.link === 'mc') {
+        const { mean, covariance } = this.linearisedLogits(xc);
+        const p = monteCarloSoftmax(mean, covariance, samples, random);
+        tf.dispose([mean, covariance]);
+        return p;
+      }
+      const { mean, variance } = this.linearisedVariance(xc);
+      const p = probitSoftmaxFromVariance(mean, variance);
+      tf.dispose([mean, variance]);
       return p;
     });
   }
@@ -335,15 +338,10 @@ export class LaplacePosterior {
         variances.push(tf.tidy(() => tf.add(variance, noise)) as tf.Tensor2D);
         tf.dispose([f, variance]);
       } else {
-        const { mean, covariance } = this.linearisedLogits(xc);
-        const c = mean.shape[1];
+        const { mean, variance } = this.linearisedVariance(xc);
         means.push(mean);
-        variances.push(
-          tf.tidy(() =>
-            tf.add(tf.sum(tf.mul(covariance, tf.eye(c).reshape([1, c, c])), 2), noise),
-          ) as tf.Tensor2D,
-        );
-        covariance.dispose();
+        variances.push(tf.tidy(() => tf.add(variance, noise)) as tf.Tensor2D);
+        variance.dispose();
       }
       xc.dispose();
     }
@@ -366,6 +364,22 @@ export class LaplacePosterior {
     );
     try {
       return { mean: q.logits.clone(), covariance: this.structure.functionalCovariance(q) };
+    } finally {
+      disposeQuantities(q);
+    }
+  }
+
+  /** f(x; θ*) and the diagonal of J Σ Jᵀ, `[M, C]` each, for one batch (cheaper than {@link linearisedLogits}). */
+  linearisedVariance(x: tf.Tensor): { mean: tf.Tensor2D; variance: tf.Tensor2D } {
+    const q = preactivationGradients(
+      this.model,
+      this.layout,
+      this.parts.map((p) => p.layer),
+      x,
+      unitCotangents,
+    );
+    try {
+      return { mean: q.logits.clone(), variance: this.structure.functionalVariance(q) };
     } finally {
       disposeQuantities(q);
     }

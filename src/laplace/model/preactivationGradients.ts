@@ -55,6 +55,7 @@ export function preactivationGradients(
   const forward = tappedForward(model, layout, x, {
     recordInputs: new Set(layers.map((l) => l.name)),
     recordPreactivation: first?.name,
+    forwardOnly: true,
   });
   const { logits, inputs } = forward;
   const dy = tf.tidy(() => cotangents(logits));

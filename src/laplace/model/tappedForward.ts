@@ -31,6 +31,12 @@ export interface TapOptions {
    * depends only on it: the batch can be tiled from here on, and a gradient w.r.t. it is the pre-activation gradient).
    */
   readonly substitute?: { readonly layer: string; readonly preactivation: tf.Tensor };
+  /**
+   * The pass will not be differentiated: a layer that is neither recorded nor tapped runs as one fused kernel
+   * (convolution or matrix product + bias + activation) instead of separate ops, which on wasm saves the broadcast
+   * bias addition and the activation over the largest tensors of a convolutional network.
+   */
+  readonly forwardOnly?: boolean;
 }
 
 /** The logits and what was recorded on the way. */
@@ -134,6 +140,35 @@ function gradientTap(name: string, store: Map<string, tf.Tensor>): (z: tf.Tensor
   }) as (z: tf.Tensor) => tf.Tensor;
 }
 
+/** Activations TF.js's fused kernels apply themselves. */
+const FUSED_ACTIVATIONS = new Set(['linear', 'relu', 'relu6', 'elu', 'sigmoid']);
+
+/** The layer's output act(W̃ᵀ[a; 1]) as one fused kernel (not differentiable through the custom conv gradient). */
+function fusedOutput(l: LaplaceLayer, x: tf.Tensor, options: TapOptions, logits: boolean): tf.Tensor {
+  const own = l.layer.getWeights();
+  const override = options.weights?.get(l.name);
+  const kernel = override?.kernel ?? own[0];
+  const bias = l.useBias ? (override?.bias ?? own[1]) : undefined;
+  const activation = (logits ? 'linear' : l.activation) as tf.fused.Activation;
+  if (l.kind === 'dense') {
+    const lead = x.shape.slice(0, -1);
+    return tf.fused
+      .matMul({ a: x.reshape([-1, l.fanIn]), b: kernel as tf.Tensor2D, bias, activation })
+      .reshape([...lead, l.outputSize]);
+  }
+  const c = l.conv!;
+  return tf.fused.conv2d({
+    x: x as tf.Tensor4D,
+    filter: kernel as tf.Tensor4D,
+    strides: c.strides,
+    pad: c.padding,
+    dataFormat: 'NHWC',
+    dilations: c.dilations,
+    bias,
+    activation,
+  });
+}
+
 /** The pre-activation z = W̃ᵀ[a; 1] of one layer, and its augmented input when recording. */
 function preactivation(
   l: LaplaceLayer,
@@ -171,6 +206,16 @@ function tappedCall(l: LaplaceLayer, options: TapOptions, result: TapResult): Ca
       const record =
         options.recordInputs === true ||
         (options.recordInputs instanceof Set && options.recordInputs.has(l.name));
+      const softmaxOutput = l.isOutput && l.activation === 'softmax';
+      if (
+        options.forwardOnly &&
+        !record &&
+        !tap &&
+        options.recordPreactivation !== l.name &&
+        (softmaxOutput || FUSED_ACTIVATIONS.has(l.activation))
+      ) {
+        return fusedOutput(l, x, options, softmaxOutput);
+      }
       const out = preactivation(l, x, options, record);
       z = out.z;
       if (out.a) result.inputs.set(l.name, tf.keep(out.a));

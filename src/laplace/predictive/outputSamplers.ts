@@ -10,8 +10,15 @@ export function probitSoftmax(mean: tf.Tensor2D, covariance: tf.Tensor3D): tf.Te
   return tf.tidy(() => {
     const [m, c] = mean.shape;
     const diag = tf.sum(tf.mul(covariance, tf.eye(c).reshape([1, c, c])), 2);
-    const kappa = tf.rsqrt(tf.add(1, tf.mul(Math.PI / 8, tf.relu(diag))));
-    return tf.softmax(tf.mul(mean, kappa.reshape([m, c]))) as tf.Tensor2D;
+    return probitSoftmaxFromVariance(mean, diag.reshape([m, c]) as tf.Tensor2D);
+  });
+}
+
+/** {@link probitSoftmax} from the logits' variances diag Σ `[M, C]` alone (all the probit approximation uses). */
+export function probitSoftmaxFromVariance(mean: tf.Tensor2D, variance: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const kappa = tf.rsqrt(tf.add(1, tf.mul(Math.PI / 8, tf.relu(variance))));
+    return tf.softmax(tf.mul(mean, kappa)) as tf.Tensor2D;
   });
 }
 

@@ -24,7 +24,7 @@ export function sampledNetworkLogits(
       const weights = new Map<string, LayerWeights>(
         parts.map((p) => [p.layer.name, layerWeightsFrom(p.layer, perturbed)]),
       );
-      return tappedForward(model, layout, x, { weights }).logits;
+      return tappedForward(model, layout, x, { weights, forwardOnly: true }).logits;
     }),
   );
   const out = tf.stack(outputs) as tf.Tensor3D;

@@ -4,7 +4,12 @@ import { BayescompError } from '../../util/errors.js';
 import type { DiagonalCurvature } from '../curvature/diagonalCurvature.js';
 import type { LayerSubset } from '../curvature/layerJacobian.js';
 import type { LayerQuantities } from '../model/preactivationGradients.js';
-import { layerBasisCovariance, sumCovariances } from './layerBasisCovariance.js';
+import {
+  layerBasisCovariance,
+  layerBasisVariance,
+  sumCovariances,
+  sumVariances,
+} from './layerBasisCovariance.js';
 import type { PosteriorStructure } from './posteriorStructure.js';
 
 /** Per-parameter prior precisions from one precision per layer part (subset order). */
@@ -56,6 +61,20 @@ export function diagonalPosterior(
       return sumCovariances(
         parts.map((p, i) =>
           layerBasisCovariance(
+            q.inputs.get(p.layer.name)!,
+            q.gradients.get(p.layer.name)!,
+            undefined,
+            undefined,
+            dinv[i],
+          ),
+        ),
+      );
+    },
+    functionalVariance: (q: LayerQuantities) => {
+      const dinv = variances();
+      return sumVariances(
+        parts.map((p, i) =>
+          layerBasisVariance(
             q.inputs.get(p.layer.name)!,
             q.gradients.get(p.layer.name)!,
             undefined,

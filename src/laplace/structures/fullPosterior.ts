@@ -48,6 +48,17 @@ export function fullPosterior(
         return tf.matMul(js as tf.Tensor3D, tf.transpose(j, [0, 2, 1]) as tf.Tensor3D);
       });
     },
+    functionalVariance: (q: LayerQuantities) => {
+      covTensor ??= tf.keep(tf.tensor2d(Float32Array.from(cov()), [n, n]));
+      const sigma = covTensor;
+      return tf.tidy(() => {
+        const j = subsetJacobian(q, parts); // [C, M, S]
+        const [c, m] = j.shape;
+        const j2 = j.reshape([c * m, n]);
+        const v = tf.sum(tf.mul(tf.matMul(j2, sigma), j2), 1);
+        return tf.transpose(v.reshape([c, m])) as tf.Tensor2D;
+      });
+    },
     dispose: () => {
       covTensor?.dispose();
       covTensor = undefined;

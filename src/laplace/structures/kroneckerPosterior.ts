@@ -4,7 +4,12 @@ import type { KroneckerCurvature } from '../curvature/kroneckerCurvature.js';
 import type { LayerSubset } from '../curvature/layerJacobian.js';
 import { matMul64, type SymmetricEigen, symmetricEigen, transpose64 } from '../matrix/denseFloat64.js';
 import type { LayerQuantities } from '../model/preactivationGradients.js';
-import { layerBasisCovariance, sumCovariances } from './layerBasisCovariance.js';
+import {
+  layerBasisCovariance,
+  layerBasisVariance,
+  sumCovariances,
+  sumVariances,
+} from './layerBasisCovariance.js';
 import type { PosteriorStructure } from './posteriorStructure.js';
 
 /** Eigendecompositions of one layer's Kronecker factors A = ΣA/(N·P) (= E[a aᵀ]) and G = ΣG (summed). */
@@ -158,6 +163,20 @@ export function kroneckerPosterior(
       return sumCovariances(
         parts.map((p, i) =>
           layerBasisCovariance(
+            q.inputs.get(p.layer.name)!,
+            q.gradients.get(p.layer.name)!,
+            t[i].qa,
+            t[i].qg,
+            t[i].dinv,
+          ),
+        ),
+      );
+    },
+    functionalVariance: (q: LayerQuantities) => {
+      const t = tensors();
+      return sumVariances(
+        parts.map((p, i) =>
+          layerBasisVariance(
             q.inputs.get(p.layer.name)!,
             q.gradients.get(p.layer.name)!,
             t[i].qa,

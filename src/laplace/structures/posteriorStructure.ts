@@ -25,6 +25,8 @@ export interface PosteriorStructure {
    * allows (Kronecker and diagonal).
    */
   functionalCovariance(q: LayerQuantities): tf.Tensor3D;
+  /** The diagonal of {@link functionalCovariance}, `[M, C]`, computed without the off-diagonal terms. */
+  functionalVariance(q: LayerQuantities): tf.Tensor2D;
   /** Frees the tensors the structure caches for predictions. */
   dispose(): void;
 }

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import { Matrix, inverse, determinant } from 'ml-matrix';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../runtime/backend.js';
@@ -14,6 +15,7 @@ import { maxRelativeError, randomInputs, randomLabels, tinyConvNet } from '../te
 import { diagonalPosterior } from './diagonalPosterior.js';
 import { fullPosterior } from './fullPosterior.js';
 import { kroneckerEigen, kroneckerPosterior } from './kroneckerPosterior.js';
+import { layerBasisCovariance, layerBasisVariance } from './layerBasisCovariance.js';
 import type { PosteriorStructure } from './posteriorStructure.js';
 
 beforeAll(async () => {
@@ -197,10 +199,50 @@ describe('posterior structures against dense linear algebra', () => {
           }
         }
       expect(maxRelativeError(gv, expected)).toBeLessThan(1e-4);
+      // The probit path's diagonal-only variance equals the diagonal of the same reference.
+      const variance = post.functionalVariance(q);
+      expect(variance.shape).toEqual([3, 3]);
+      const diagExpected = Float64Array.from(
+        { length: 9 },
+        (_, i) => expected[(Math.floor(i / 3) * 3 + (i % 3)) * 3 + (i % 3)],
+      );
+      expect(maxRelativeError(variance.dataSync(), diagExpected)).toBeLessThan(1e-4);
+      variance.dispose();
       got.dispose();
       post.dispose();
     }
     jac.dispose();
     disposeQuantities(q);
+  });
+});
+
+describe('layerBasisVariance', () => {
+  it('equals the diagonal of layerBasisCovariance for convolutions (several chunks) and dense layers', () => {
+    const shapes: [number, number, number, number, number][] = [
+      // [M, P, R, C, O]: 10·300·80 values per example → chunks of 8 examples
+      [20, 5, 300, 10, 80],
+      [6, 1, 7, 3, 5],
+    ];
+    for (const [m, p, r, c, o] of shapes) {
+      const a = tf.randomNormal([m, p, r], 0, 1, 'float32', 1) as tf.Tensor3D;
+      const g = tf.randomNormal([c, m, p, o], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const qa = tf.randomNormal([r, r], 0, 1, 'float32', 3) as tf.Tensor2D;
+      const qg = tf.randomNormal([o, o], 0, 1, 'float32', 4) as tf.Tensor2D;
+      const dinv = tf.randomUniform([r, o], 0.1, 1, 'float32', 5) as tf.Tensor2D;
+      const before = tf.memory().numTensors;
+      for (const [ra, rg] of [
+        [qa, qg],
+        [undefined, undefined],
+      ] as const) {
+        const full = layerBasisCovariance(a, g, ra, rg, dinv);
+        const diag = tf.tidy(() => tf.sum(tf.mul(full, tf.eye(c).reshape([1, c, c])), 2));
+        const got = layerBasisVariance(a, g, ra, rg, dinv);
+        expect(got.shape).toEqual([m, c]);
+        expect(maxRelativeError(got.dataSync(), diag.dataSync())).toBeLessThan(1e-4);
+        tf.dispose([full, diag, got]);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([a, g, qa, qg, dinv]);
+    }
   });
 });

@@ -1,0 +1,369 @@
+/**
+ * Laplace benchmark of issue 4 (and the KFAC timing of issue 7): a trained LeNet-5-Caffe on Fashion-MNIST, MNIST's
+ * test set as out-of-distribution data, evaluated with the library's public API (`fitLaplace`, `LaplacePosterior`).
+ *
+ * Rows:
+ * - `map`: the network itself (softmax of the logits);
+ * - `last-layer`: last-layer KFAC (GGN, exact prior in the eigenbasis), prior precision by marginal likelihood,
+ *   linearised predictive with the probit link;
+ * - `all-kron`: the same over every layer (conv layers in the KFC convention);
+ * - `all-diag`: a diagonal GGN Laplace over every layer (marglik prior, GLM probit) — an extra row, and the first
+ *   step of the subnetwork;
+ * - `subnetwork`: Daxberger et al. 2021 — the S weights of largest marginal variance under that diagonal Laplace
+ *   (S ≤ 1% of the weights, `--subnet-size`), full-covariance GGN over them with prior precision λ·S/D (λ the
+ *   diagonal Laplace's marglik value), GLM probit. Its fit time includes the diagonal fit and the selection.
+ *
+ * Columns: test accuracy, NLL, ECE (15 bins), OOD AUROC from the maximum probability and from the entropy, fit time
+ * (curvature over the training images + eigendecompositions + prior precision), predict time for the test images
+ * (the OOD pass is not timed), peak RSS so far, and the tensor count before/after each row (must be equal).
+ *
+ * With `--pytorch` (default on) `bench/pytorch/laplace_lenet5.py` runs in the same invocation on a PyTorch LeNet-5 of
+ * the same shapes for the last-layer KFAC fit over the same number of training images, and the ratio of fit times
+ * is printed (issue 7: ours ≤ 2×). The PyTorch fit is forward passes (batch 500) + A, G + float64 eigh; ours is the
+ * same computation plus the log-likelihood (both also compute it) — prior optimisation is timed separately on both
+ * sides. `--pytorch-epochs 0` (default) uses PyTorch's freshly initialised network: the fit time does not depend on
+ * the weights.
+ *
+ *   npx tsx bench/laplace-lenet5.ts --model /work/runs/lenet5-map --ood-dir /work/shared/data/mnist-t10k \
+ *       [--rows map,last-layer,all-kron,all-diag,subnetwork] [--train-n 60000] [--test-n 10000] [--subnet-size 1000] \
+ *       [--fit-batch-size 500] [--predict-batch-size 500] [--no-pytorch] [--pytorch-threads 1] [--json]
+ */
+import * as tf from '@tensorflow/tfjs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  accuracy,
+  auroc,
+  type Dataset,
+  expectedCalibrationError,
+  fitLaplace,
+  initBackend,
+  type LaplacePosterior,
+  loadImageDataset,
+  loadModel,
+  maxProbability,
+  negativeLogLikelihood,
+  predictiveEntropy,
+  setGlobalSeed,
+  sliceBatch,
+  splitOutputActivation,
+  subsetDataset,
+  type WeightSubset,
+} from '../src/index.js';
+import { backendLine, peakRssMiB, printTable, runPytorchReference } from './lib/measure.js';
+
+function argValue(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+const flag = (name: string) => process.argv.includes(`--${name}`);
+
+const ALL_ROWS = ['map', 'last-layer', 'all-kron', 'all-diag', 'subnetwork'] as const;
+type RowName = (typeof ALL_ROWS)[number];
+
+interface Metrics {
+  accuracy: number;
+  nll: number;
+  ece: number;
+  auroc_maxprob: number;
+  auroc_entropy: number;
+}
+
+interface RowResult {
+  row: RowName;
+  description: string;
+  parameters: number;
+  priorPrecision?: readonly number[];
+  logMarginalLikelihood?: number;
+  fitSeconds: number;
+  priorSeconds: number;
+  predictSeconds: number;
+  peakRssMiB: number;
+  tensorsBefore: number;
+  tensorsAfter: number;
+  metrics: Metrics;
+}
+
+/** A run directory (its `model/`), a directory holding `model.json`, or a `model.json`. */
+async function resolveModelPath(spec: string): Promise<string> {
+  const isDir = await stat(spec).then((s) => s.isDirectory());
+  if (!isDir) return spec;
+  const inRun = join(spec, 'model', 'model.json');
+  return stat(inRun).then(
+    () => inRun,
+    () => join(spec, 'model.json'),
+  );
+}
+
+/** Probabilities `[n, C]` for every example of `data`, batch by batch. */
+function predictAll(data: Dataset, batchSize: number, fn: (x: tf.Tensor) => tf.Tensor): Float32Array {
+  const c = data.numClasses ?? 10;
+  const out = new Float32Array(data.n * c);
+  for (let s = 0; s < data.n; s += batchSize) {
+    const batch = sliceBatch(data, s, Math.min(data.n, s + batchSize));
+    const p = fn(batch.x);
+    out.set(p.dataSync(), s * c);
+    tf.dispose([p, batch.x, batch.y]);
+  }
+  return out;
+}
+
+function metricsOf(pIn: Float32Array, labels: Int32Array, pOut: Float32Array, c: number): Metrics {
+  const entIn = predictiveEntropy(pIn, c).map((v) => -v);
+  const entOut = predictiveEntropy(pOut, c).map((v) => -v);
+  return {
+    accuracy: accuracy(pIn, labels),
+    nll: negativeLogLikelihood(pIn, labels),
+    ece: expectedCalibrationError(pIn, labels, 15),
+    auroc_maxprob: auroc(maxProbability(pIn, c), maxProbability(pOut, c)),
+    auroc_entropy: auroc(entIn, entOut),
+  };
+}
+
+async function main(): Promise<void> {
+  const modelSpec = argValue('model', '');
+  const oodDir = argValue('ood-dir', '/work/shared/data/mnist-t10k');
+  if (!modelSpec) throw new Error('--model <run dir | model.json> is required');
+  const rows = argValue('rows', ALL_ROWS.join(',')).split(',') as RowName[];
+  const trainN = Number(argValue('train-n', '60000'));
+  const testN = Number(argValue('test-n', '10000'));
+  const subnetSize = Number(argValue('subnet-size', '1000'));
+  const fitBatch = Number(argValue('fit-batch-size', '500'));
+  const predictBatch = Number(argValue('predict-batch-size', '500'));
+  const json = flag('json');
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+
+  const info = await initBackend();
+  setGlobalSeed(0);
+  const splits = await loadImageDataset(argValue('data', 'fashion-mnist'), { download: false });
+  const ood = await loadImageDataset(oodDir, { download: false });
+  const head = (d: Dataset | undefined, n: number): Dataset => {
+    if (!d) throw new Error('missing split');
+    return n >= d.n
+      ? d
+      : subsetDataset(
+          d,
+          Int32Array.from({ length: n }, (_, i) => i),
+        );
+  };
+  const train = head(splits.train, trainN);
+  const test = head(splits.test, testN);
+  const oodTest = head(ood.test ?? ood.train, testN);
+  const labels = test.y as Int32Array;
+  const c = test.numClasses ?? 10;
+
+  const stored = await loadModel(await resolveModelPath(modelSpec));
+  const model = splitOutputActivation(stored).logits;
+  const totalWeights = model.countParams();
+  log(
+    `backend: ${backendLine()}; model ${modelSpec} (${totalWeights} weights); train ${train.n}, test ${test.n}`,
+  );
+
+  const results: RowResult[] = [];
+  let diag: { posterior: LaplacePosterior; fitSeconds: number; priorSeconds: number } | undefined;
+
+  const evaluate = (
+    row: RowName,
+    description: string,
+    fit: () => { posterior?: LaplacePosterior; fitSeconds: number; priorSeconds: number },
+    keep = false,
+  ) => {
+    const tensorsBefore = tf.memory().numTensors;
+    log(`${row}: fitting`);
+    const fitted = fit();
+    const posterior = fitted.posterior;
+    const predict = (x: tf.Tensor) =>
+      posterior
+        ? posterior.predict(x, { method: 'glm', link: 'probit', batchSize: predictBatch })
+        : tf.tidy(() => tf.softmax(model.predict(x) as tf.Tensor));
+    log(`${row}: predicting`);
+    const start = performance.now();
+    const pIn = predictAll(test, predictBatch, predict);
+    const predictSeconds = (performance.now() - start) / 1000;
+    const pOut = predictAll(oodTest, predictBatch, predict);
+    const result: RowResult = {
+      row,
+      description,
+      parameters: posterior?.indices.length ?? 0,
+      priorPrecision: posterior?.priorPrecision,
+      logMarginalLikelihood: posterior?.logMarginalLikelihood(),
+      fitSeconds: fitted.fitSeconds,
+      priorSeconds: fitted.priorSeconds,
+      predictSeconds,
+      peakRssMiB: peakRssMiB(),
+      tensorsBefore,
+      tensorsAfter: 0,
+      metrics: metricsOf(pIn, labels, pOut, c),
+    };
+    if (!keep) posterior?.dispose();
+    result.tensorsAfter = tf.memory().numTensors;
+    results.push(result);
+    log(
+      `${row}: fit ${result.fitSeconds.toFixed(2)} s (prior ${result.priorSeconds.toFixed(2)} s), predict ` +
+        `${predictSeconds.toFixed(2)} s, acc ${(100 * result.metrics.accuracy).toFixed(2)}%, AUROC ` +
+        `${result.metrics.auroc_maxprob.toFixed(3)}`,
+    );
+  };
+
+  /** fitLaplace + marglik prior, timed separately. */
+  const fitTimed = (subset: WeightSubset, hessian: 'kron' | 'diag' | 'full', priorPrecision = 1) => {
+    const t0 = performance.now();
+    const posterior = fitLaplace(model, train, { subset, hessian, batchSize: fitBatch, priorPrecision });
+    if (hessian === 'kron') void posterior.logMarginalLikelihood(); // eigendecompositions belong to the fit
+    const t1 = performance.now();
+    if (hessian !== 'full') void posterior.optimizePriorPrecision({ method: 'marglik' });
+    const t2 = performance.now();
+    return { posterior, fitSeconds: (t2 - t0) / 1000, priorSeconds: (t2 - t1) / 1000 };
+  };
+
+  for (const row of rows) {
+    if (row === 'map') evaluate('map', 'MAP', () => ({ fitSeconds: 0, priorSeconds: 0 }));
+    else if (row === 'last-layer')
+      evaluate('last-layer', 'last-layer KFAC, GGN, exact prior, marglik, GLM probit', () =>
+        fitTimed('lastLayer', 'kron'),
+      );
+    else if (row === 'all-kron')
+      evaluate('all-kron', 'all-layer KFAC, GGN, exact prior, marglik, GLM probit', () =>
+        fitTimed('all', 'kron'),
+      );
+    else if (row === 'all-diag' || row === 'subnetwork') {
+      if (!diag) {
+        const keep = rows.includes('subnetwork');
+        evaluate(
+          'all-diag',
+          'all-layer diagonal GGN, marglik, GLM probit',
+          () => (diag = fitTimed('all', 'diag')),
+          keep,
+        );
+        if (!rows.includes('all-diag')) results.pop();
+      }
+      if (row === 'subnetwork') {
+        const d = diag!;
+        evaluate(
+          'subnetwork',
+          `subnetwork: ${subnetSize} weights of largest diagonal-Laplace variance, full GGN, prior λ·S/D, GLM probit`,
+          () => {
+            const t0 = performance.now();
+            const lambda = d.posterior.priorPrecision[0];
+            const variances = d.posterior.marginalVariances();
+            const order = Int32Array.from({ length: variances.length }, (_, i) => i).sort(
+              (a, b) => variances[b] - variances[a] || a - b,
+            );
+            const indices = order.slice(0, subnetSize);
+            d.posterior.dispose();
+            const posterior = fitLaplace(model, train, {
+              subset: { indices },
+              hessian: 'full',
+              batchSize: fitBatch,
+              priorPrecision: lambda,
+            });
+            void posterior.marginalVariances(); // the Cholesky factor and inverse belong to the fit
+            return {
+              posterior,
+              fitSeconds: d.fitSeconds + (performance.now() - t0) / 1000,
+              priorSeconds: d.priorSeconds,
+            };
+          },
+        );
+      }
+    }
+  }
+
+  let pytorch: Record<string, unknown> | undefined;
+  let ratio: number | undefined;
+  const ours = results.find((r) => r.row === 'last-layer');
+  if (!flag('no-pytorch') && ours) {
+    log('PyTorch: last-layer KFAC fit (bench/pytorch/laplace_lenet5.py)');
+    const args = [
+      '--epochs',
+      argValue('pytorch-epochs', '0'),
+      '--subsets',
+      'last-layer',
+      '--threads',
+      argValue('pytorch-threads', '1'),
+      '--fit-batch-size',
+      String(fitBatch),
+      '--train-subset',
+      String(train.n),
+      '--test-subset',
+      String(test.n),
+      '--ood-dir',
+      oodDir,
+    ];
+    pytorch = await runPytorchReference('laplace_lenet5.py', args);
+    const ll = pytorch.last_layer as { fit_seconds: number; prior_seconds: number } | undefined;
+    if (ll) ratio = (ours.fitSeconds - ours.priorSeconds) / ll.fit_seconds;
+  }
+
+  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+  const table: (string | number)[][] = [
+    [
+      'row',
+      'acc',
+      'NLL',
+      'ECE',
+      'AUROC maxp',
+      'AUROC ent',
+      'fit s',
+      'prior s',
+      'predict s',
+      'RSS MiB',
+      'tensors',
+    ],
+    ...results.map((r) => [
+      r.row,
+      pct(r.metrics.accuracy),
+      r.metrics.nll.toFixed(4),
+      pct(r.metrics.ece),
+      r.metrics.auroc_maxprob.toFixed(3),
+      r.metrics.auroc_entropy.toFixed(3),
+      r.fitSeconds.toFixed(2),
+      r.priorSeconds.toFixed(2),
+      r.predictSeconds.toFixed(2),
+      r.peakRssMiB.toFixed(0),
+      `${r.tensorsBefore}→${r.tensorsAfter}`,
+    ]),
+  ];
+  const out = {
+    benchmark: 'laplace-lenet5',
+    backend: backendLine(),
+    backendName: info.name,
+    model: modelSpec,
+    weights: totalWeights,
+    trainSize: train.n,
+    testSize: test.n,
+    oodSize: oodTest.n,
+    fitBatchSize: fitBatch,
+    predictBatchSize: predictBatch,
+    rows: results,
+    pytorch: pytorch
+      ? {
+          last_layer: pytorch.last_layer,
+          env: pytorch.env,
+          peak_rss_mb: pytorch.peak_rss_mb,
+        }
+      : undefined,
+    lastLayerFitRatioToPytorch: ratio,
+    peakRssMiB: peakRssMiB(),
+  };
+  if (!json) {
+    console.log(`Backend: ${backendLine()}`);
+    console.log(`| ${table[0].join(' | ')} |`);
+    console.log(`|${table[0].map(() => '---').join('|')}|`);
+    for (const r of table.slice(1)) console.log(`| ${r.join(' | ')} |`);
+    if (ratio !== undefined) {
+      const ll = pytorch!.last_layer as { fit_seconds: number };
+      console.log(
+        `\nlast-layer KFAC fit (without prior search): ours ${(ours!.fitSeconds - ours!.priorSeconds).toFixed(2)} s, ` +
+          `PyTorch ${ll.fit_seconds.toFixed(2)} s, ratio ${ratio.toFixed(2)}×`,
+      );
+    }
+    printTable([['peak RSS MiB', peakRssMiB()]]);
+  }
+  console.log(JSON.stringify(out));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
