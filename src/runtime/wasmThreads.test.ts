@@ -10,9 +10,15 @@ import { parseWasmThreads, runningWasmThreads } from './wasmThreads.js';
 const run = promisify(execFile);
 
 /** Runs `node --import tsx <args>` in the repository; resolves with its exit code and output. */
-async function node(args: string[]): Promise<{ code: number; stdout: string }> {
+async function node(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string }> {
   try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', ...args], { timeout: 90_000 });
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', ...args], {
+      timeout: 90_000,
+      env: { ...process.env, ...env },
+    });
     return { code: 0, stdout };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; killed?: boolean };
@@ -168,12 +174,13 @@ describe('the threaded wasm build in Node', () => {
   });
 
   it('fails with a one-line reason when the threaded build cannot load, instead of falling back', async () => {
+    // Threads from $BAYESCOMP_THREADS, a wasm directory without the threaded binary.
     const script = [
       "const { initBackend } = await import('./src/runtime/backend.ts');",
-      "try { await initBackend({ threads: 2, wasmPaths: '/nonexistent/' }); console.log('started'); }",
+      "try { await initBackend({ wasmPaths: '/nonexistent/' }); console.log('started'); }",
       'catch (err) { console.log(err.message); }',
     ].join('\n');
-    const { code, stdout } = await node(['--input-type=module', '-e', script]);
+    const { code, stdout } = await node(['--input-type=module', '-e', script], { BAYESCOMP_THREADS: '2' });
     expect(code).toBe(0);
     expect(stdout.trim()).toBe(
       "backend 'wasm' could not be started: the threaded wasm build could not start 2 threads: initialisation failed",

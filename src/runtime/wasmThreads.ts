@@ -90,7 +90,8 @@ export async function startWasmBackend(threads: WasmThreads | undefined): Promis
     return { failure: await activateWasm() };
   }
   const wanted = threads === 'auto' ? await autoWasmThreads() : threads;
-  if (running !== undefined && running !== wanted) restartWasm();
+  if (running === wanted) return { failure: await activateWasm() };
+  if (running !== undefined) restartWasm();
   if (wanted === 1) {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
     return { failure: await activateWasm() };
