@@ -6,7 +6,10 @@ import { setGlobalSeed } from '../../runtime/random.js';
 import { mapObjective } from '../../train/map-objective.js';
 import type { TrainCallbacks } from '../../train/types.js';
 import { writeJsonAtomic } from '../../util/atomic-write.js';
-import { memberBuilder, trainEnsembleRun } from '../ensemble-run.js';
+import { ensembleMemberDir, memberBuilder, trainEnsembleRun } from '../ensemble-run.js';
+import { listenForInterrupt } from '../interrupt.js';
+import { interruptedError } from '../train-safety.js';
+import { BayescompError } from '../../util/errors.js';
 import type { CliIo } from '../io.js';
 import { objectiveSpecFor } from '../network-training.js';
 import { resolveModel } from '../resolve-inputs.js';
@@ -60,6 +63,8 @@ export async function runEnsembleTrain(
     `training a deep ensemble of ${members} ${options.model} on ${data.splits.name} (${data.train.n} examples), ` +
       `backend ${record.backend}${workers > 1 ? `, ${workers} workers` : ''}\n`,
   );
+  // The CLI stops on SIGINT/SIGTERM like a single run: the current member checkpoints, `--resume` continues it.
+  const interrupt = hooks.signal ? undefined : listenForInterrupt(io);
   try {
     const run = await trainEnsembleRun({
       runDir: options.out,
@@ -76,15 +81,17 @@ export async function runEnsembleTrain(
         optimizer: { name: options.optimizer, learningRate: options.lr },
         lrSchedule: options.lrSchedule,
         progress: options.progress,
-        signal: hooks.signal,
+        signal: hooks.signal ?? interrupt?.signal,
         callbacks: hooks.callbacks,
+        onNonFinite: options.onNan ?? 'stop',
+        checkpointEverySteps: options.checkpointEverySteps,
       },
       parallel: { workers, objective: objectiveSpecFor(options) },
       onMemberStart: (m, seed, resume) =>
         io.err(
           `member ${m + 1}/${members} (seed ${seed})${resume ? ', resuming if it has a checkpoint' : ''}\n`,
         ),
-    });
+    }).finally(() => interrupt?.dispose());
     const base = {
       out: options.out,
       method: options.method,
@@ -96,6 +103,10 @@ export async function runEnsembleTrain(
     if (run.interrupted) {
       await writeRunRecord(options.out, { ...interruptRunRecord(record), trainSeconds: run.trainSeconds });
       run.models.forEach((m) => m.dispose());
+      if (interrupt) {
+        const memberDir = ensembleMemberDir(options.out, run.records.length);
+        throw await interruptedError(memberDir, interrupt.received() ?? 'a signal');
+      }
       return { ...base, test: { accuracy: NaN, nll: NaN }, interrupted: true };
     }
     const metrics = data.test
@@ -125,6 +136,7 @@ export async function runEnsembleTrain(
     run.models.forEach((m) => m.dispose());
     return { ...base, test };
   } catch (err) {
+    if (err instanceof BayescompError && err.code === 'interrupted') throw err;
     await writeRunRecord(options.out, finishRunRecord(record, err));
     throw err;
   }
