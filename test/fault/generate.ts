@@ -636,3 +636,34 @@ export function modelCases(base: ModelBase, sharded: ModelBase): FaultCase[] {
   ]);
   return cases;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Interrupted runs
+
+/**
+ * Writes a small learnable image dataset in MNIST's IDX layout: `n` training and `n / 4` test images of 8×8 pixels in
+ * 4 classes (class k brightens quadrant k), seeded. Used by the kill-and-resume tests.
+ */
+export async function writeQuadrantDataset(dir: string, n: number, seed: number): Promise<void> {
+  const random = new Random(seed);
+  const make = (count: number) => {
+    const images = new Uint8Array(count * 64);
+    const labels = new Uint8Array(count);
+    for (let i = 0; i < count; i++) {
+      const k = random.int(4);
+      labels[i] = k;
+      for (let p = 0; p < 64; p++) {
+        const quadrant = ((p >> 3) >> 2) * 2 + ((p & 7) >> 2);
+        images[i * 64 + p] = Math.min(255, Math.floor(random.uniform() * 120) + (quadrant === k ? 100 : 0));
+      }
+    }
+    return { images, labels };
+  };
+  const train = make(n);
+  const test = make(n >> 2);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, IDX_NAMES.trainImages), encodeIdx(train.images, [n, 8, 8]));
+  await writeFile(join(dir, IDX_NAMES.trainLabels), encodeIdx(train.labels, [n]));
+  await writeFile(join(dir, IDX_NAMES.testImages), encodeIdx(test.images, [n >> 2, 8, 8]));
+  await writeFile(join(dir, IDX_NAMES.testLabels), encodeIdx(test.labels, [n >> 2]));
+}

@@ -333,10 +333,10 @@ function laplaceArgs(model: string, data: string, out: string): string[] {
   ];
 }
 
-/** Runs `tsx src/cli/main.ts …` as a real process. */
+/** Runs `node --import tsx src/cli/main.ts …` (what `tsx src/cli/main.ts` runs, in one process). */
 function runProcess(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(join('node_modules', '.bin', 'tsx'), ['src/cli/main.ts', ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
       cwd: process.cwd(),
       stdio: ['ignore', 'ignore', 'pipe'],
     });
