@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { BayescompError } from '../util/errors.js';
 import { type CompactTensorSpec, concatBytes, decodeTensor, encodeTensor } from './compact-codec.js';
 import type { CodebookQuantization } from './quantize.js';
+import { type SparseInferenceOptions, SparseInferenceModel } from './sparse-inference.js';
 
 /** How each weight tensor of a model is to be stored: by weight name, a keep-mask and optional codes. */
 export type CompactEncodingPlan = ReadonlyMap<
@@ -56,14 +57,44 @@ export function encodeCompactModel(model: tf.LayersModel, plan: CompactEncodingP
   return concatBytes([prefix, headerBytes, ...parts]);
 }
 
+/** Options for {@link decodeCompactModel}. */
+export interface DecodeCompactOptions extends Omit<SparseInferenceOptions, 'weights'> {
+  /**
+   * `tfjs` (default): return the rebuilt TF.js model. `sparse`: return a {@link SparseInferenceModel} whose Dense
+   * layers run from the stored sparse weights (built from the decoded tensors, not read back from TF.js).
+   */
+  readonly inference?: 'tfjs' | 'sparse';
+}
+
 /**
  * Rebuilds the TF.js model stored by {@link encodeCompactModel}; pruned weights come back as exact zeros and
- * quantised ones as their codebook values. `source` names the file in error messages.
+ * quantised ones as their codebook values. `source` names the file in error messages. With
+ * `{ inference: 'sparse' }` the result is a {@link SparseInferenceModel} for fast prediction of pruned networks.
  */
 export async function decodeCompactModel(
   bytes: Uint8Array,
+  source?: string,
+  options?: DecodeCompactOptions & { readonly inference?: 'tfjs' },
+): Promise<tf.LayersModel>;
+export async function decodeCompactModel(
+  bytes: Uint8Array,
+  source: string | undefined,
+  options: DecodeCompactOptions & { readonly inference: 'sparse' },
+): Promise<SparseInferenceModel>;
+export async function decodeCompactModel(
+  bytes: Uint8Array,
   source = 'compact model',
-): Promise<tf.LayersModel> {
+  options: DecodeCompactOptions = {},
+): Promise<tf.LayersModel | SparseInferenceModel> {
+  const { model, weights } = await decodeCompact(bytes, source);
+  if (options.inference !== 'sparse') return model;
+  return SparseInferenceModel.fromLayersModel(model, { ...options, weights });
+}
+
+async function decodeCompact(
+  bytes: Uint8Array,
+  source: string,
+): Promise<{ model: tf.LayersModel; weights: Map<string, Float32Array> }> {
   const fail = (what: string) => new BayescompError('bad-format', what, { file: source });
   if (bytes.length < 12 || MAGIC.some((m, i) => bytes[i] !== m))
     throw fail('not a bayescomp compact model (bad magic)');
@@ -89,6 +120,7 @@ export async function decodeCompactModel(
   if (model.weights.length !== header.tensors.length) {
     throw fail(`topology has ${model.weights.length} weights, the file stores ${header.tensors.length}`);
   }
+  const weights = new Map<string, Float32Array>();
   const values = header.tensors.map((spec, i) => {
     const expectedShape = model.weights[i].shape;
     if (spec.shape.length !== expectedShape.length || spec.shape.some((d, j) => d !== expectedShape[j])) {
@@ -97,7 +129,9 @@ export async function decodeCompactModel(
       );
     }
     try {
-      return tf.tensor(decodeTensor(spec, payload), [...spec.shape]);
+      const decoded = decodeTensor(spec, payload);
+      weights.set(model.weights[i].originalName, decoded);
+      return tf.tensor(decoded, [...spec.shape]);
     } catch (err) {
       if (err instanceof BayescompError) throw fail(err.message);
       throw err;
@@ -105,5 +139,5 @@ export async function decodeCompactModel(
   });
   model.setWeights(values);
   tf.dispose(values);
-  return model;
+  return { model, weights };
 }

@@ -11,3 +11,6 @@ export * from './compression-summary.js';
 export * from './from-laplace.js';
 export * from './from-variational.js';
 export * from './quantize-kernels.js';
+export * from './sparse-matrix.js';
+export * from './sparse-kernels.js';
+export * from './sparse-inference.js';
