@@ -101,7 +101,9 @@ describe('uncertainty table', () => {
     const fit = (JSON.parse(await readFile(join(laplace, 'metrics.json'), 'utf8')) as { fitSeconds: number })
       .fitSeconds;
     expect(table.rows[2].fit_seconds).toBe(fit);
+    expect(table.rows[2].pretrain_seconds).toBe(mapSeconds);
     expect(table.rows[2].train_seconds).toBeCloseTo(mapSeconds + fit, 12);
+    expect(table.rows[0].pretrain_seconds).toBeUndefined();
 
     const markdown = uncertaintyTableMarkdown(table).split('\n');
     expect(markdown[0]).toMatch(/n = 120.*OOD .*n = 80.*S = 8; backend /);

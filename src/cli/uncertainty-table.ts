@@ -47,10 +47,13 @@ export interface UncertaintyTableRow {
   /** Present for Monte-Carlo predictives (ensemble, MC dropout, variational). */
   readonly auroc_mi?: number;
   /**
-   * Wall-clock training seconds from the run's records (`trainSeconds` of `run.json`, else its whole duration); for
-   * a Laplace directory, the MAP run's training plus the fit.
+   * Wall-clock training seconds from the runs' records (`trainSeconds` of `run.json`, else the run's whole duration),
+   * including those of the run it started from (`--model RUN_DIR`, e.g. variational training initialised at a MAP
+   * run, or a Laplace fit of it), followed recursively.
    */
   readonly train_seconds?: number;
+  /** The part of `train_seconds` spent on the run(s) this one started from. */
+  readonly pretrain_seconds?: number;
   /** For a Laplace directory: the fit alone (curvature and prior precision). */
   readonly fit_seconds?: number;
   /** Seconds to predict the test set. */
@@ -153,24 +156,33 @@ async function trainingTimes(
   path: string,
   kind: PredictiveKind,
   record: RunRecord | undefined,
-): Promise<{ train_seconds?: number; fit_seconds?: number }> {
+): Promise<{ train_seconds?: number; pretrain_seconds?: number; fit_seconds?: number }> {
   if (!record) return {};
-  if (kind !== 'laplace') {
-    const seconds = record.trainSeconds ?? record.seconds;
-    return seconds !== undefined ? { train_seconds: seconds } : {};
-  }
-  const metrics = await readFile(join(path, RUN_FILES.metrics), 'utf8')
-    .then((t) => JSON.parse(t) as { fitSeconds?: number })
-    .catch(() => undefined);
-  const fit = metrics?.fitSeconds ?? record.seconds;
-  const origin = record.options.modelOrigin ?? record.options.model;
-  const mapRecord =
-    typeof origin === 'string' ? await runRecordIfAny(origin).catch(() => undefined) : undefined;
-  const mapSeconds = mapRecord ? (mapRecord.trainSeconds ?? mapRecord.seconds) : undefined;
+  let own: number | undefined;
+  let fit: number | undefined;
+  if (kind === 'laplace') {
+    const metrics = await readFile(join(path, RUN_FILES.metrics), 'utf8')
+      .then((t) => JSON.parse(t) as { fitSeconds?: number })
+      .catch(() => undefined);
+    own = fit = metrics?.fitSeconds ?? record.seconds;
+  } else own = record.trainSeconds ?? record.seconds;
+  if (own === undefined) return {};
+  const before = await startingRunSeconds(record, 8);
   return {
+    train_seconds: own + (before ?? 0),
+    ...(before !== undefined ? { pretrain_seconds: before } : {}),
     ...(fit !== undefined ? { fit_seconds: fit } : {}),
-    ...(fit !== undefined && mapSeconds !== undefined ? { train_seconds: mapSeconds + fit } : {}),
   };
+}
+
+/** Total training seconds of the run `record` started from (its `--model` when that is a run directory), if any. */
+async function startingRunSeconds(record: RunRecord, depth: number): Promise<number | undefined> {
+  const origin = record.options.modelOrigin ?? record.options.model;
+  if (depth <= 0 || typeof origin !== 'string') return undefined;
+  const from = await runRecordIfAny(origin).catch(() => undefined);
+  const own = from ? (from.trainSeconds ?? from.seconds) : undefined;
+  if (!from || own === undefined) return undefined;
+  return own + ((await startingRunSeconds(from, depth - 1)) ?? 0);
 }
 
 const percent = (v: number | undefined) => (v === undefined ? '—' : (100 * v).toFixed(2));
@@ -203,7 +215,9 @@ export function uncertaintyTableMarkdown(table: UncertaintyTable): string {
     const train =
       r.fit_seconds !== undefined
         ? `${fixed(r.train_seconds, 1)} (fit ${fixed(r.fit_seconds, 1)})`
-        : fixed(r.train_seconds, 1);
+        : r.pretrain_seconds !== undefined
+          ? `${fixed(r.train_seconds, 1)} (pretraining ${fixed(r.pretrain_seconds, 1)})`
+          : fixed(r.train_seconds, 1);
     lines.push(
       `| ${[
         r.label,
