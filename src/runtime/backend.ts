@@ -49,9 +49,10 @@ let pending: Promise<BackendInfo> | undefined;
 
 /**
  * Chooses and starts the TF.js backend once per process; later calls return the same result unless a different
- * backend, or another wasm thread count, is requested explicitly. Registers the kernels bayescomp needs that the backend lacks (e.g. the wasm
- * backend's missing convolution filter gradient). Throws when a backend asked for by name cannot start, instead of
- * silently running on another (`tf.setBackend` itself only returns false).
+ * backend, or another wasm thread count, is requested explicitly. Registers the kernels bayescomp needs that the
+ * backend lacks (e.g. the wasm backend's missing convolution filter gradient). Throws when a backend asked for by name
+ * (or a wasm thread count) cannot start, instead of silently running on another (`tf.setBackend` itself only returns
+ * false).
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   const envChoice = isNode ? (process.env.BAYESCOMP_BACKEND as BackendName | 'auto' | undefined) : undefined;
