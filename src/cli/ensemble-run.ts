@@ -65,16 +65,21 @@ export async function loadEnsembleMembers(
   if (!(members >= 1))
     throw new BayescompError('bad-format', 'run.json has no member count', { file: runDir });
   const models: tf.LayersModel[] = [];
-  for (let m = 0; m < members; m++) {
-    const dir = ensembleMemberDir(runDir, m);
-    if (!(await isFinishedMember(dir))) {
-      throw new BayescompError(
-        'not-found',
-        `ensemble member ${m} of ${members} has not finished training (continue with train --resume)`,
-        { file: dir },
-      );
+  try {
+    for (let m = 0; m < members; m++) {
+      const dir = ensembleMemberDir(runDir, m);
+      if (!(await isFinishedMember(dir))) {
+        throw new BayescompError(
+          'not-found',
+          `ensemble member ${m} of ${members} has not finished training (continue with train --resume)`,
+          { file: dir },
+        );
+      }
+      models.push(await loadModel(join(dir, MODEL_JSON_FILE)));
     }
-    models.push(await loadModel(join(dir, MODEL_JSON_FILE)));
+  } catch (err) {
+    models.forEach((model) => model.dispose());
+    throw err;
   }
   return { models, logits: models.map((model) => splitOutputActivation(model).logits) };
 }

@@ -56,7 +56,10 @@ export async function modelPredictive(
       }),
       kind: 'laplace',
       record,
-      dispose: () => model.dispose(),
+      dispose: () => {
+        posterior.dispose();
+        model.dispose();
+      },
     };
   }
   const record = await runRecordIfAny(spec);

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,5 +113,22 @@ describe('uncertainty table', () => {
     expect(rows).toHaveLength(3);
     expect(rows[0]).toContain(`| ${(100 * table.rows[0].accuracy).toFixed(2)} |`);
     expect(rows[0].split('|')[9].trim()).toBe('—'); // no MI column value for MAP
+
+    // Every model, posterior and tensor an entry loads is released after its row.
+    const before = tf.memory().numTensors;
+    const again = await uncertaintyTable(
+      [
+        { label: 'Laplace', path: laplace },
+        { label: 'MC dropout', path: mcd },
+      ],
+      {
+        data,
+        ood,
+        samples: 8,
+        seed: 0,
+      },
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    expect(again.rows[0].nll).toBe(table.rows[2].nll);
   });
 });

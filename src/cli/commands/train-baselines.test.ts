@@ -104,6 +104,7 @@ describe('bayescomp train --method mc-dropout', () => {
     expect(worst).toBeLessThan(1e-5);
     expect(p.numSamples).toBe(30);
 
+    const tensorsBefore = tf.memory().numTensors;
     const many = await evalJson(out, ['--samples', '30']);
     expect(many.method).toBe('MC dropout (S=30)');
     expect(many.mean_mi).toBeGreaterThan(1e-3);
@@ -114,6 +115,8 @@ describe('bayescomp train --method mc-dropout', () => {
     const one = await evalJson(out, ['--samples', '1']);
     expect(one.mean_mi ?? 0).toBeLessThan(1e-6);
     expect(Math.abs(one.nll - many.nll)).toBeGreaterThan(1e-3);
+    // Three evaluations, each loading the model and drawing masks: nothing left behind.
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
 
   it('accepts a model.json with its own Dropout layers and rejects one without', async () => {

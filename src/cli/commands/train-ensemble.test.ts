@@ -165,6 +165,7 @@ describe('bayescomp train --method ensemble', () => {
 
   it('resumed after an interruption inside member 2, gives the same members as the uninterrupted run', async () => {
     const out = join(dir, 'ens-interrupted');
+    const tensorsBefore = tf.memory().numTensors;
     const controller = new AbortController();
     let epochEnds = 0;
     const quiet: CliIo = { out: () => undefined, err: () => undefined, isTty: false };
@@ -221,6 +222,8 @@ describe('bayescomp train --method ensemble', () => {
     const resumed = await runCliCaptured(ensembleArgs(out, ['--resume']));
     expect(resumed.err).not.toMatch(/internal error/);
     expect(resumed.code).toBe(0);
+    // Members, optimisers and predictive tensors of both runs are all released.
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
     for (let m = 0; m < 3; m++) {
       const a = await memberWeights(ensembleMemberDir(uninterrupted, m));
       const b = await memberWeights(ensembleMemberDir(out, m));
