@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { lenet300 } from '../models/zoo.js';
 import { initBackend } from '../runtime/backend.js';
 import { Random } from '../runtime/random.js';
 import { decodeCompactModel, encodeCompactModel } from './compact-model.js';
@@ -97,11 +98,11 @@ describe('SparseInferenceModel', () => {
     m.add(tf.layers.dense({ units: 4, activation: 'softmax', name: 'd2' }));
     prune(m, 2, { d1: 0.05, d2: 0.5 });
     const hybrid = SparseInferenceModel.fromLayersModel(m, { densePath: 'sparse' });
-    // The flatten after the pooling stays with TF.js (no extra crossing); the dense tail runs sparse.
+    // The convolution and pooling run in TF.js, the flatten (a no-op on channels-last data) and dense tail sparse.
     expect(hybrid.describe(8).map((l) => `${l.name}:${l.path}`)).toEqual([
       'c1:tfjs',
       'p1:tfjs',
-      'flatten:tfjs',
+      'flatten:sparse',
       'd1:sparse',
       'd2:sparse',
     ]);
@@ -189,5 +190,20 @@ describe('SparseInferenceModel', () => {
     expect(chooseDensePath(784, 300, Math.round(0.4 * n), 1)).toBe('tfjs');
     // A small dense layer (100 × 10, all weights kept) at batch 1: the TF.js call costs more than 1000 multiply-adds.
     expect(chooseDensePath(100, 10, 1000, 1)).toBe('sparse');
+  });
+
+  it('chooses paths over the whole chain: a small last layer stays sparse where alone it would not', () => {
+    // LeNet-300-100 at Sparse VD's layer densities, batch 1000.
+    const model = lenet300({ seed: 2 });
+    prune(model, 8, { dense_1: 0.026, dense_2: 0.048, dense_3: 0.54 });
+    const sparse = SparseInferenceModel.fromLayersModel(model);
+    const info = sparse.describe(1000);
+    const d3 = info.find((l) => l.name === 'dense_3')!;
+    // On its own, dense_3 (100 → 10) would go to TF.js: its crossing in and out of the tiles costs more.
+    expect(chooseDensePath(100, 10, d3.kept!, 1000)).toBe('tfjs');
+    // After dense_1 and dense_2 on the sparse path, leaving it costs a crossing of 100 features and a call: it stays.
+    expect(info.map((l) => l.path)).toEqual(['sparse', 'sparse', 'sparse', 'sparse']);
+    const { want, got } = both(model, sparse, 100, 12);
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-5);
   });
 });

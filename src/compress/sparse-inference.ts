@@ -66,18 +66,23 @@ export const TFJS_NS_PER_WEIGHT_SAMPLE = 0.09;
 /** See {@link SPARSE_NS_PER_WEIGHT_LANE}. */
 export const TFJS_CALL_NS = 50_000;
 
-/**
- * The faster path for a Dense layer of `inputs` × `units` weights with `kept` non-zero ones at batch size `batch`,
- * by the cost model documented at {@link SPARSE_NS_PER_WEIGHT_LANE}.
- */
-export function chooseDensePath(inputs: number, units: number, kept: number, batch: number): SparseLayerPath {
+/** Modelled ns of the sparse product of a layer with `kept` weights over `batch` samples (tiles of 64 lanes). */
+function sparseProductNs(kept: number, batch: number): number {
   // Full tiles of MAX_TILE lanes run 16 lanes at a time; the last tile, rounded up to 4 lanes, maybe 4 at a time.
   const wide = Math.floor(batch / MAX_TILE) * MAX_TILE;
   const rest = Math.ceil((batch - wide) / 4) * 4;
   const restCost = rest % 16 === 0 ? SPARSE_NS_PER_WEIGHT_LANE : SPARSE_NS_PER_WEIGHT_LANE_NARROW;
-  const sparse =
-    kept * (wide * SPARSE_NS_PER_WEIGHT_LANE + rest * restCost) +
-    (inputs + units) * batch * SPARSE_NS_PER_FEATURE_SAMPLE;
+  return kept * (wide * SPARSE_NS_PER_WEIGHT_LANE + rest * restCost);
+}
+
+/**
+ * The faster path for a Dense layer of `inputs` × `units` weights with `kept` non-zero ones at batch size `batch`,
+ * run on its own (its inputs and outputs crossing into and out of the sparse tiles), by the cost model documented at
+ * {@link SPARSE_NS_PER_WEIGHT_LANE}. Inside a network, {@link SparseInferenceModel} minimises the same modelled cost
+ * over the whole chain, where a crossing is paid only where the path changes.
+ */
+export function chooseDensePath(inputs: number, units: number, kept: number, batch: number): SparseLayerPath {
+  const sparse = sparseProductNs(kept, batch) + (inputs + units) * batch * SPARSE_NS_PER_FEATURE_SAMPLE;
   const dense = inputs * units * batch * TFJS_NS_PER_WEIGHT_SAMPLE + TFJS_CALL_NS;
   return sparse < dense ? 'sparse' : 'tfjs';
 }
@@ -269,19 +274,54 @@ export class SparseInferenceModel {
     return tf.tensor(out, [batch, ...this.outputShape]);
   }
 
-  /** Per layer, the path at this batch size; pass-through layers follow their neighbour to avoid extra crossings. */
+  /**
+   * Per layer, the path at this batch size that minimises the modelled time of the whole chain (a shortest path over
+   * two states per layer): Dense layers cost their product on either path (see {@link SPARSE_NS_PER_WEIGHT_LANE}),
+   * every switch into or out of the sparse tiles costs the transposition of the features crossing, every TF.js
+   * segment costs one call. Layers only TF.js runs are pinned to it; `densePath` other than `auto` pins Dense layers.
+   */
   private paths(batch: number): SparseLayerPath[] {
-    const own = this.plan.map((p): SparseLayerPath | undefined => {
-      if (!p.op) return 'tfjs';
-      if (p.op.kind !== 'dense') return undefined;
-      if (this.densePath !== 'auto') return this.densePath ?? 'sparse';
+    const states: SparseLayerPath[] = ['sparse', 'tfjs'];
+    const cost = (p: PlannedLayer, s: SparseLayerPath): number => {
+      if (!p.op) return s === 'tfjs' ? 0 : Infinity;
+      if (this.densePath === 'tfjs') return s === 'tfjs' ? 0 : Infinity;
+      if (p.op.kind !== 'dense') return 0;
+      if (this.densePath === 'sparse') return s === 'sparse' ? 0 : Infinity;
       const m = p.op.matrix;
-      return chooseDensePath(m.cols, m.rows, m.values.length, batch);
-    });
-    const out: SparseLayerPath[] = [];
-    for (let i = 0; i < own.length; i++) {
-      const before = i > 0 ? out[i - 1] : undefined;
-      out.push(own[i] ?? before ?? own.slice(i + 1).find((p) => p !== undefined) ?? 'sparse');
+      return s === 'sparse'
+        ? sparseProductNs(m.values.length, batch)
+        : m.rows * m.cols * batch * TFJS_NS_PER_WEIGHT_SAMPLE;
+    };
+    const crossing = (features: number) => features * batch * SPARSE_NS_PER_FEATURE_SAMPLE;
+    const enter = (from: SparseLayerPath | undefined, to: SparseLayerPath, features: number) =>
+      from === to ? 0 : to === 'sparse' ? crossing(features) : TFJS_CALL_NS + (from ? crossing(features) : 0);
+    const n = this.plan.length;
+    const best: number[][] = [];
+    const back: number[][] = [];
+    for (let i = 0; i < n; i++) {
+      const p = this.plan[i];
+      best.push([]);
+      back.push([]);
+      states.forEach((s, si) => {
+        if (i === 0) {
+          best[i][si] = enter(undefined, s, p.inputs) + cost(p, s);
+          back[i][si] = -1;
+          return;
+        }
+        // On ties stay on the predecessor's path (no pointless switch).
+        const options = states.map((q, qi) => best[i - 1][qi] + enter(q, s, p.inputs));
+        const qi = options[si] <= options[1 - si] ? si : 1 - si;
+        best[i][si] = options[qi] + cost(p, s);
+        back[i][si] = qi;
+      });
+    }
+    const last = this.plan[n - 1];
+    const final = states.map((s, si) => best[n - 1][si] + (s === 'sparse' ? crossing(last.outputs) : 0));
+    let si = final[0] <= final[1] ? 0 : 1;
+    const out: SparseLayerPath[] = new Array<SparseLayerPath>(n);
+    for (let i = n - 1; i >= 0; i--) {
+      out[i] = states[si];
+      si = back[i][si];
     }
     return out;
   }
