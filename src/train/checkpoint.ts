@@ -205,8 +205,9 @@ export async function readCheckpoint(runDir: string): Promise<TrainingCheckpoint
       },
     );
   }
+  checkCheckpointFields(json, jsonPath);
   const groups: Record<ManifestEntry['group'], NamedWeightValues[]> = { model: [], extra: [], optimizer: [] };
-  for (const entry of json.manifest ?? []) {
+  for (const entry of json.manifest) {
     const count = entry.shape.reduce((a, b) => a * b, 1);
     if (!(entry.offset >= 0) || entry.offset % 4 !== 0 || entry.offset + count * 4 > bin.length) {
       throw new BayescompError(
@@ -246,6 +247,41 @@ export async function readCheckpoint(runDir: string): Promise<TrainingCheckpoint
     run: json.run,
     ...(json.learningRateScale !== undefined ? { learningRateScale: json.learningRateScale } : {}),
   };
+}
+
+/**
+ * Checks the fields of a parsed `checkpoint.json` that reading and restoring rely on, so that a damaged or edited file
+ * is a `bad-format` error naming the field rather than a TypeError later.
+ */
+function checkCheckpointFields(json: CheckpointJson, file: string): void {
+  const fail = (what: string): never => {
+    throw new BayescompError('bad-format', `damaged checkpoint: ${what}`, { file });
+  };
+  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (!count(json.weightsBytes)) fail('weightsBytes is not a byte count');
+  for (const key of ['epoch', 'step', 'globalStep'] as const)
+    if (!count(json[key])) fail(`${key} is not a count`);
+  if (!Number.isFinite(json.seed)) fail('seed is not a number');
+  if (
+    !Array.isArray(json.random) ||
+    json.random.length !== 4 ||
+    !json.random.every((v) => Number.isInteger(v))
+  )
+    fail('the generator state is not 4 integers');
+  if (typeof json.objective?.name !== 'string') fail('the objective has no name');
+  const o = json.optimizer;
+  if (typeof o?.className !== 'string' || !count(o.iterations)) fail('the optimizer state is incomplete');
+  if (!Array.isArray(json.manifest)) fail('manifest is not an array');
+  json.manifest.forEach((e, i) => {
+    const where = `manifest[${i}]`;
+    if (typeof e !== 'object' || e === null) fail(`${where} is not an object`);
+    if (!['model', 'extra', 'optimizer'].includes(e.group)) fail(`${where} has an unknown group`);
+    if (typeof e.name !== 'string') fail(`${where} has no name`);
+    if (e.dtype !== 'float32' && e.dtype !== 'int32') fail(`${where} has dtype ${String(e.dtype)}`);
+    if (!Array.isArray(e.shape) || !e.shape.every(count)) fail(`${where} has a malformed shape`);
+    if (!count(e.offset)) fail(`${where} has a malformed offset`);
+  });
+  if (json.history !== undefined && !Array.isArray(json.history)) fail('history is not an array');
 }
 
 /** Reads variables' values (awaiting the device) as plain data for a checkpoint. */

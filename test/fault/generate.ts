@@ -23,7 +23,7 @@ export interface FaultFile {
 export interface FaultCase {
   /** Unique, names the mutation, e.g. `idx/train-images/gz/truncate@16`. */
   readonly id: string;
-  readonly kind: 'idx' | 'csv' | 'model';
+  readonly kind: 'idx' | 'csv' | 'model' | 'checkpoint';
   readonly files: readonly FaultFile[];
   /**
    * True when the input is certainly invalid (a loader must refuse it); false when the mutation may leave a valid
@@ -35,6 +35,7 @@ export interface FaultCase {
   /**
    * Model cases whose `model.json` and shards are consistent, so that only building the model (TF.js classes,
    * topology against weights) finds the problem: `readModelArtifacts` may accept them, `loadModel` must not.
+   * Checkpoint cases that only a resume finds (another run's settings): `readCheckpoint` may accept them.
    */
   readonly buildLevel?: boolean;
 }
@@ -666,4 +667,91 @@ export async function writeQuadrantDataset(dir: string, n: number, seed: number)
   await writeFile(join(dir, IDX_NAMES.trainLabels), encodeIdx(train.labels, [n]));
   await writeFile(join(dir, IDX_NAMES.testImages), encodeIdx(test.images, [n >> 2, 8, 8]));
   await writeFile(join(dir, IDX_NAMES.testLabels), encodeIdx(test.labels, [n >> 2]));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Training checkpoints
+
+/** The files of a valid run directory with a checkpoint. */
+export interface RunDirBase {
+  readonly runJson: string;
+  readonly checkpointJson: string;
+  readonly binName: string;
+  readonly bin: Uint8Array;
+}
+
+// Edits of arbitrary JSON: any field may be replaced by anything, which is the point of the fixtures.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type LooseJson = Record<string, any>;
+
+/** Damaged checkpoints in otherwise valid run directories (what `train --resume` reads). */
+export function checkpointCases(base: RunDirBase): FaultCase[] {
+  const cases: FaultCase[] = [];
+  const add = (
+    id: string,
+    checkpointJson: string | Uint8Array,
+    bin: Uint8Array | null = base.bin,
+    mustFail = true,
+  ) =>
+    cases.push({
+      id: `checkpoint/${id}`,
+      kind: 'checkpoint',
+      files: [
+        { path: 'run.json', data: base.runJson },
+        { path: 'checkpoint.json', data: checkpointJson },
+        ...(bin ? [{ path: base.binName, data: bin }] : []),
+      ],
+      mustFail,
+      buildLevel: resumeLevel.test(id),
+    });
+  // Consistent checkpoints of another run or model: readCheckpoint may accept them, resuming must not.
+  const resumeLevel =
+    /^(manifest-entry-removed|manifest-shape-transposed|optimizer-class-other|objective-other|seed-other|batch-size-other)$/;
+  const text = base.checkpointJson;
+  const edit = (id: string, change: (j: LooseJson) => void, bin?: Uint8Array) => {
+    const j = JSON.parse(text) as LooseJson;
+    change(j);
+    add(id, JSON.stringify(j), bin);
+  };
+  for (const cut of [0, 1, text.length >> 2, text.length >> 1, (3 * text.length) >> 2, text.length - 2])
+    add(`json-truncate@${cut}`, text.slice(0, cut));
+  const random = new Random(31);
+  const bytes = new TextEncoder().encode(text);
+  for (let k = 0; k < 6; k++) {
+    const at = random.int(bytes.length);
+    const flipped = bytes.slice();
+    flipped[at] ^= 1 << random.int(7);
+    add(`json-flip${k}@${at}`, flipped, base.bin, false);
+  }
+  add('bin-truncated', text, base.bin.slice(0, base.bin.length - 4));
+  add('bin-extended', text, concat(base.bin, new Uint8Array(4)));
+  add('bin-missing', text, null);
+  edit('format', (j) => (j.format = 'evil-checkpoint'));
+  edit('version-2', (j) => (j.version = 2));
+  edit('weights-file-dotdot', (j) => (j.weightsFile = '../checkpoint-1-x.bin'));
+  edit('weights-file-absolute', (j) => (j.weightsFile = '/etc/passwd'));
+  edit('weights-file-other', (j) => (j.weightsFile = 'checkpoint-9-deadbeef.bin'));
+  edit('weights-bytes-plus4', (j) => (j.weightsBytes += 4));
+  edit('weights-bytes-string', (j) => (j.weightsBytes = 'many'));
+  edit('manifest-missing', (j) => delete j.manifest);
+  edit('manifest-shape-string', (j) => (j.manifest[0].shape = 'abc'));
+  edit('manifest-shape-huge', (j) => (j.manifest[0].shape = [1e9, 1e9]));
+  edit('manifest-offset-negative', (j) => (j.manifest[0].offset = -4));
+  edit('manifest-offset-odd', (j) => (j.manifest[0].offset = 2));
+  edit('manifest-group-unknown', (j) => (j.manifest[0].group = 'evil'));
+  edit('manifest-dtype-float64', (j) => (j.manifest[0].dtype = 'float64'));
+  edit('manifest-entry-removed', (j) => j.manifest.splice(0, 1));
+  edit('manifest-shape-transposed', (j) => (j.manifest[0].shape = [...j.manifest[0].shape].reverse()));
+  edit('random-short', (j) => (j.random = [1, 2]));
+  edit('epoch-negative', (j) => (j.epoch = -1));
+  edit('global-step-fraction', (j) => (j.globalStep = 1.5));
+  edit('optimizer-missing', (j) => delete j.optimizer);
+  edit('optimizer-class-other', (j) => (j.optimizer.className = 'SGDOptimizer'));
+  edit('objective-other', (j) => (j.objective.name = 'elbo'));
+  edit('seed-other', (j) => (j.seed = 99));
+  edit('batch-size-other', (j) => (j.run.batchSize = 7));
+  edit('history-object', (j) => (j.history = { 0: 1 }));
+  add('json-null', 'null');
+  add('json-array', '[]');
+  return cases;
 }

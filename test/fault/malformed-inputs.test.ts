@@ -11,7 +11,9 @@ import { loadModel, readModelArtifacts, saveModel } from '../../src/models/file-
 import { mlp } from '../../src/models/zoo.js';
 import { initBackend } from '../../src/runtime/backend.js';
 import { BayescompError } from '../../src/util/errors.js';
+import { readCheckpoint } from '../../src/train/checkpoint.js';
 import {
+  checkpointCases,
   type FaultCase,
   IDX_NAMES,
   csvCases,
@@ -46,6 +48,8 @@ let root: string;
 let validData: string;
 let baseModelDir: string;
 let outCounter = 0;
+/** A finished one-epoch run of the base model on the valid data (its checkpoint is what the checkpoint cases damage). */
+let trainedRun: string;
 
 async function withTimeout<T>(work: Promise<T>): Promise<T | 'hang'> {
   let timer: NodeJS.Timeout | undefined;
@@ -138,6 +142,7 @@ describe('fault suite: malformed IDX, CSV and model files through every loader a
   const idx = idxCases();
   const csv = csvCases();
   let models: FaultCase[] = [];
+  let checkpoints: FaultCase[] = [];
 
   beforeAll(async () => {
     await initBackend();
@@ -173,6 +178,7 @@ describe('fault suite: malformed IDX, CSV and model files through every loader a
     expect(evaluated.code).toBe(0);
     expect(JSON.parse(evaluated.out).n).toBe(6);
     const out = newOut();
+    trainedRun = out;
     const trained = await runCliCaptured(trainArgs(join(baseModelDir, 'model.json'), validData, out));
     expect(trained.code).toBe(0);
     expect(await readdir(join(out, 'model'))).toEqual(['model.json', 'weights.bin']);
@@ -250,6 +256,48 @@ describe('fault suite: malformed IDX, CSV and model files through every loader a
     expect(tally.problems).toEqual([]);
   });
 
+  it('checkpoints: damaged checkpoints of a run through readCheckpoint and train --resume', async () => {
+    const checkpointJson = await readFile(join(trainedRun, 'checkpoint.json'), 'utf8');
+    const binName = (JSON.parse(checkpointJson) as { weightsFile: string }).weightsFile;
+    checkpoints = checkpointCases({
+      runJson: await readFile(join(trainedRun, 'run.json'), 'utf8'),
+      checkpointJson,
+      binName,
+      bin: new Uint8Array(await readFile(join(trainedRun, binName))),
+    });
+    for (const c of checkpoints) {
+      const dir = await materialize(join(root, 'cases'), c);
+      await checkLoader(c, 'readCheckpoint', () => readCheckpoint(dir), c.mustFail && !c.buildLevel);
+      const before = (await readdir(dir)).sort();
+      const args = [
+        ...trainArgs(join(baseModelDir, 'model.json'), validData, dir),
+        '--resume',
+        '--epochs',
+        '2',
+      ];
+      const result = await withTimeout(runCliCaptured(args));
+      if (result === 'hang') {
+        record(c, 'train --resume', 'hang');
+        continue;
+      }
+      const lines = result.err.trimEnd().split('\n');
+      if (result.code === 0) {
+        record(c, 'train --resume', c.mustFail ? 'accepted-bad' : 'loaded');
+      } else if (
+        result.code === 1 ||
+        lines.some((l) => /^\s+at /.test(l)) ||
+        !lines[lines.length - 1].startsWith('bayescomp: ')
+      ) {
+        record(c, 'train --resume', 'crash', `exit ${result.code}: ${result.err.slice(0, 300)}`);
+      } else {
+        const after = (await readdir(dir)).sort();
+        const added = after.filter((f) => !before.includes(f));
+        record(c, 'train --resume', added.length ? 'left-files' : 'refused', added.join(', '));
+      }
+    }
+    expect(tally.problems).toEqual([]);
+  });
+
   it('a few real processes: exit ≠ 0 and exactly one stderr line, no stack trace', async () => {
     const picks = [
       {
@@ -265,9 +313,14 @@ describe('fault suite: malformed IDX, CSV and model files through every loader a
         args: (d: string) => ['eval', '--model', baseModelDir, '--data', d],
       },
     ];
-    for (const { c, args } of picks) {
-      const dir = join(root, 'cases', c.id.replace(/[^\w.@+-]+/g, '_'));
-      const { code, stderr } = await runProcess(args(dir));
+    // Started together: each process pays TF.js and tsx start-up once.
+    const results = await Promise.all(
+      picks.map(async ({ c, args }) => {
+        const dir = join(root, 'cases', c.id.replace(/[^\w.@+-]+/g, '_'));
+        return { dir, ...(await runProcess(args(dir))) };
+      }),
+    );
+    for (const { dir, code, stderr } of results) {
       expect(code, stderr).not.toBe(0);
       expect(code, stderr).not.toBe(1);
       const lines = stderr.trimEnd().split('\n');
@@ -280,16 +333,17 @@ describe('fault suite: malformed IDX, CSV and model files through every loader a
         ),
       ).toBe(false);
     }
-  }, 60_000);
+  }, 300_000);
 
   it('prints the count: at least 200 bad inputs, none crashing, hanging, accepted when invalid or leaving files', () => {
     const total = inputs.size;
     console.log(`fault suite: ${total} bad inputs, ${tally.problems.length} crashes`);
     console.log(
-      `fault suite: ${tally.checks} checks (${idx.length} IDX, ${csv.length} CSV, ${models.length} model inputs): ` +
+      `fault suite: ${tally.checks} checks (${idx.length} IDX, ${csv.length} CSV, ${models.length} model, ` +
+        `${checkpoints.length} checkpoint inputs): ` +
         `${tally.refused} refused with one line, ${tally.loaded} loaded as valid`,
     );
-    expect(total).toBe(idx.length + csv.length + models.length);
+    expect(total).toBe(idx.length + csv.length + models.length + checkpoints.length);
     expect(total).toBeGreaterThanOrEqual(200);
     expect(tally.problems).toEqual([]);
   });
