@@ -1,4 +1,4 @@
-import { CholeskyDecomposition, Matrix, inverse } from 'ml-matrix';
+import { CholeskyDecomposition, EigenvalueDecomposition, Matrix, inverse } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
 import { Random } from '../../runtime/random.js';
 import {
@@ -67,5 +67,34 @@ describe('float64 dense algebra', () => {
 
   it('rejects a matrix that is not positive definite', () => {
     expect(() => cholesky(Float64Array.from([1, 2, 2, 1]), 2)).toThrow(/not positive definite/);
+  });
+});
+
+describe('symmetricEigen against ml-matrix', () => {
+  it('matches ml-matrix’s eigenvalues and reconstructs rank-deficient, repeated-eigenvalue and diagonal matrices', () => {
+    const n = 60;
+    const random = new Random(11);
+    // Rank 20 Gram matrix (40 zero eigenvalues), a matrix with a repeated eigenvalue, and a diagonal one.
+    const b = Float64Array.from({ length: n * 20 }, () => random.normal());
+    const lowRank = matMul64(b, transpose64(b, n, 20), n, 20, n);
+    const repeated = lowRank.map((v, i) => v + (i % (n + 1) === 0 ? 3 : 0));
+    const diagonal = Float64Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? (i % 7) + 1 : 0));
+    for (const a of [lowRank, repeated, diagonal]) {
+      const { values, vectors } = symmetricEigen(a, n);
+      const ref = new EigenvalueDecomposition(
+        new Matrix(Array.from({ length: n }, (_, i) => Array.from(a.subarray(i * n, i * n + n)))),
+        { assumeSymmetric: true },
+      ).realEigenvalues
+        .map((v) => Math.max(v, 0))
+        .sort((x, y) => x - y);
+      const scale = Math.max(...ref);
+      expect(maxAbs(values, Float64Array.from(ref)) / scale).toBeLessThan(1e-12);
+      for (let i = 1; i < n; i++) expect(values[i]).toBeGreaterThanOrEqual(values[i - 1]);
+      const scaled = vectors.map((v, idx) => v * values[idx % n]);
+      expect(maxAbs(matMul64(scaled, transpose64(vectors, n, n), n, n, n), a) / scale).toBeLessThan(1e-12);
+      const qtq = matMul64(transpose64(vectors, n, n), vectors, n, n, n);
+      const eye = Float64Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0));
+      expect(maxAbs(qtq, eye)).toBeLessThan(1e-12);
+    }
   });
 });

@@ -126,14 +126,19 @@ function applyActivation(name: string, z: tf.Tensor): tf.Tensor {
   return layer.apply(z) as tf.Tensor;
 }
 
+/** A new tensor handle on the same data: a reshape shares the buffer, where `clone` copies it on wasm. */
+function alias(t: tf.Tensor): tf.Tensor {
+  return tf.reshape(t, t.shape);
+}
+
 /** An identity whose backward pass stores the gradient arriving at it. */
 function gradientTap(name: string, store: Map<string, tf.Tensor>): (z: tf.Tensor) => tf.Tensor {
   return tf.customGrad((...args) => {
     const z = args[0] as tf.Tensor;
     return {
-      value: z.clone(),
+      value: alias(z),
       gradFunc: (dy: tf.Tensor) => {
-        store.set(name, tf.keep(dy.clone()));
+        store.set(name, tf.keep(alias(dy)));
         return dy;
       },
     };
@@ -219,7 +224,7 @@ function tappedCall(l: LaplaceLayer, options: TapOptions, result: TapResult): Ca
       const out = preactivation(l, x, options, record);
       z = out.z;
       if (out.a) result.inputs.set(l.name, tf.keep(out.a));
-      if (options.recordPreactivation === l.name) result.preactivation = tf.keep(z.clone());
+      if (options.recordPreactivation === l.name) result.preactivation = tf.keep(alias(z));
     }
     if (tap) z = tap(z);
     return l.isOutput && l.activation === 'softmax' ? z : applyActivation(l.activation, z);

@@ -89,6 +89,7 @@ export function layerBasisVariance(
     });
   }
   const step = Math.max(1, Math.floor(VARIANCE_CHUNK_VALUES / (c * r * o)));
+  const rotateAfter = qg !== undefined && r < p;
   const weights = dinv.reshape([1, r, 1, o]);
   const chunks: tf.Tensor2D[] = [];
   for (let s = 0; s < m; s += step) {
@@ -96,7 +97,10 @@ export function layerBasisVariance(
       tf.tidy(() => {
         const size = Math.min(step, m - s);
         const at = rotA(a.slice([s, 0, 0], [size, -1, -1])); // [size, P, R]
-        const gt = rotG(g.slice([0, s, 0, 0], [-1, size, -1, -1])); // [C, size, P, O]
+        const gs = g.slice([0, s, 0, 0], [-1, size, -1, -1]); // [C, size, P, O]
+        // Q_G acts on the last axis of M̃ = Ãᵀ G Q_G: rotate G's P rows before the product or M's R rows after it,
+        // whichever is fewer (LeNet-5's first convolution: P = 576 locations, R = 26).
+        const gt = rotateAfter ? gs : rotG(gs);
         const gByExample = tf.transpose(gt, [1, 2, 0, 3]).reshape([size, p, c * o]) as tf.Tensor3D;
         const aT = tf.transpose(at, [0, 2, 1]) as tf.Tensor3D; // [size, R, P]
         // Wide input factors (LeNet-5's second convolution: R = 501): one 2-D product per example, which the wasm
@@ -115,7 +119,8 @@ export function layerBasisVariance(
                 0,
               )
             : tf.matMul(aT, gByExample); // [size, R, C·O]
-        return tf.sum(tf.mul(tf.square(mt.reshape([size, r, c, o])), weights), [1, 3]) as tf.Tensor2D;
+        const rotated = rotateAfter ? rotG(mt.reshape([size, r, c, o])) : mt.reshape([size, r, c, o]);
+        return tf.sum(tf.mul(tf.square(rotated), weights), [1, 3]) as tf.Tensor2D;
       }),
     );
   }

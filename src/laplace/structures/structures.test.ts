@@ -217,10 +217,12 @@ describe('posterior structures against dense linear algebra', () => {
 });
 
 describe('layerBasisVariance', () => {
-  it('equals the diagonal of layerBasisCovariance for convolutions (several chunks) and dense layers', () => {
+  it('equals the diagonal of layerBasisCovariance for convolutions (several chunks; P < R and P > R) and dense layers', () => {
     const shapes: [number, number, number, number, number][] = [
       // [M, P, R, C, O]: 10·300·80 values per example → chunks of 8 examples
       [20, 5, 300, 10, 80],
+      // more locations than input rows (G rotated after the product, as for LeNet-5's first convolution)
+      [9, 40, 6, 4, 7],
       [6, 1, 7, 3, 5],
     ];
     for (const [m, p, r, c, o] of shapes) {
