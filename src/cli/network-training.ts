@@ -51,7 +51,8 @@ export function objectiveSpecFor(options: ObjectiveOptions): ObjectiveSpec {
  * Trains one network with the options `train` takes: `train` itself for one worker, `trainParallel` for several
  * (the same examples in the same order per step, the gradient summed over the workers' shares — equal to `train` up
  * to float rounding for MAP). A parallel run has no checkpoints, so it cannot resume; its `history.json` is written
- * once at the end in `train`'s format (plus `workers`).
+ * once at the end in `train`'s format (plus `workers`). An aborted `signal` stops it at the next epoch start
+ * (`interrupted: true`, nothing to resume from).
  */
 export async function trainNetwork(options: TrainOptions, setup: ParallelSetup): Promise<TrainResult> {
   if (setup.workers <= 1) return train(options);
@@ -78,6 +79,12 @@ export async function trainNetwork(options: TrainOptions, setup: ParallelSetup):
     workers: setup.workers,
     objective: setup.objective,
     pool: setup.pool,
+    // Workers run whole epochs between synchronisations, so a stop request takes effect at the next epoch start.
+    callbacks: {
+      onEpochStart: async (epoch) =>
+        options.signal?.aborted ? 'stop' : options.callbacks?.onEpochStart?.(epoch),
+      onEpochEnd: options.callbacks?.onEpochEnd,
+    },
   });
   if (options.runDir) {
     const backend = backendInfo();
@@ -96,7 +103,8 @@ export async function trainNetwork(options: TrainOptions, setup: ParallelSetup):
       history: result.history,
     });
   }
-  return result;
+  const interrupted = Boolean(options.signal?.aborted) && result.epochsCompleted < options.epochs;
+  return interrupted ? { ...result, interrupted } : result;
 }
 
 /** Starts a worker pool for `workers` ≥ 2 (on the main thread's backend), or nothing for one worker. */
