@@ -9,8 +9,9 @@ export type SparseLayerPath = 'sparse' | 'tfjs';
 /** Options for {@link SparseInferenceModel.fromLayersModel}. */
 export interface SparseInferenceOptions {
   /**
-   * Which path Dense layers take: `auto` (default) chooses per layer and per batch size by the measured cost model
-   * of {@link chooseDensePath}; `sparse` runs every Dense layer from its CSR weights; `tfjs` runs every layer in TF.js.
+   * Which path Dense layers take: `auto` (default) chooses per layer and per batch size, minimising the measured
+   * cost model of {@link SPARSE_NS_PER_WEIGHT_LANE} over the whole chain; `sparse` runs every Dense layer from its CSR
+   * weights; `tfjs` runs every layer in TF.js.
    */
   readonly densePath?: 'auto' | SparseLayerPath;
   /** `auto` (default): the WebAssembly SIMD kernel where it instantiates, else JavaScript loops. */
@@ -153,9 +154,11 @@ const ACTIVATIONS = new Set(Object.keys(ELEMENTWISE).concat('softmax'));
  * Inference for pruned networks from sparse weights: every Dense layer holds its kept weights in CSR form (one row
  * per unit) and runs as a sparse × dense product over tiles of up to 64 samples laid out feature-major, with a
  * WebAssembly SIMD kernel (or plain JavaScript loops where SIMD is unavailable) — no tensor op per element or per
- * layer. Layers the engine does not run (Conv2D, pooling, …) and Dense layers for which the cost model of
- * {@link chooseDensePath} says TF.js is faster run in TF.js on the model's own layers; consecutive layers of one
- * kind form one segment, so the data crosses between TF.js and the engine only at segment boundaries.
+ * layer. Layers the engine does not run (Conv2D, pooling, …) and Dense layers for which the measured cost model
+ * ({@link SPARSE_NS_PER_WEIGHT_LANE}, minimised over the whole chain at each batch size) says TF.js is faster run in
+ * TF.js on the model's own layers; consecutive layers on one path form one segment, so the data crosses between
+ * TF.js and the engine only at segment boundaries. Conv2D always runs in TF.js (a sparse convolution is not
+ * implemented: see the report of `bench/sparse-inference.ts` for where it could pay).
  *
  * Predicts the same logits as the model it was built from (to float32 rounding: sums run in a different order).
  * Supports chains of layers (Sequential models and chain-shaped functional ones).
@@ -204,7 +207,8 @@ export class SparseInferenceModel {
       const readInputs = Int32Array.from(Array.from(read.keys()).filter((i) => read[i]));
       return { ...d, op: { kind: 'dense', matrix, readInputs, at, activation } };
     });
-    const widest = Math.max(1, ...plan.flatMap((p) => [p.inputs, p.outputs]));
+    // Tiles hold only what the engine runs (a convolution's wide feature maps stay in TF.js).
+    const widest = Math.max(1, ...plan.filter((p) => p.op).flatMap((p) => [p.inputs, p.outputs]));
     const tileA = reserve(widest * MAX_TILE);
     const tileB = reserve(widest * MAX_TILE);
     kernels.grow(memoryEnd);
