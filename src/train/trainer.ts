@@ -418,7 +418,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         }
         await rollBack();
         const where =
-          startStep > 0 ? `epoch ${startEpoch + 1}, step ${startStep}` : `the end of epoch ${startEpoch}`;
+          startStep > 0
+            ? `epoch ${startEpoch + 1}, step ${startStep}`
+            : startEpoch > 0
+              ? `the end of epoch ${startEpoch}`
+              : 'the start of the run';
         (options.progressStream ?? process.stderr).write(
           `${err.message.split(';')[0]}; rolled back to ${where} with the learning rate ×${lrScale} ` +
             `(rollback ${rollbacks} of at most ${maxRetries})\n`,
