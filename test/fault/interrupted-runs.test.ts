@@ -80,11 +80,9 @@ function runAndStop(out: string, after: number, signal: NodeJS.Signals, extraMs 
   return new Promise((resolve) => {
     // `node --import tsx`, not the `tsx` wrapper: the wrapper runs the script in a child process, which a SIGKILL
     // of the wrapper would leave running.
-    // Niced, so that on a busy machine this poller still runs promptly and the stop lands inside the run (`nice`
-    // execs node, so the child's pid is node's).
     const child: ChildProcess = spawn(
-      'nice',
-      ['-n', '19', process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...trainArgs(out)],
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', ...trainArgs(out)],
       {
         cwd: process.cwd(),
         stdio: ['ignore', 'ignore', 'pipe'],
