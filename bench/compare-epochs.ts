@@ -139,6 +139,8 @@ for (const key of values.cases.split(',')) {
     perEpoch / torchBest,
   ]);
   model.dispose();
+  // toBayesian copies the weights it starts from, so the plain network is freed separately.
+  if (model !== base) base.dispose();
 }
 printTable(rows);
 console.log(`peak RSS ${peakRssMiB().toFixed(0)} MiB; backend ${backend.name}`);

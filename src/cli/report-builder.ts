@@ -16,6 +16,7 @@ import { downsampleMatrix, kernelImageMatrix } from '../report/weight-image.js';
 import type { CompressionPoint } from '../report/compression-charts.js';
 import { bayesianLayers } from '../variational/index.js';
 import { BayescompError } from '../util/errors.js';
+import { describeBackend } from '../runtime/backend.js';
 import type { CompressResult } from './commands/compress.js';
 import { type RunRecord, RUN_FILES } from './run-dir.js';
 
@@ -126,9 +127,7 @@ export async function summaryFromRunDirectory(
     ),
     backend: {
       name: first.backend,
-      description: first.backendDetails
-        ? `${first.backendDetails.name}${first.backendDetails.simd ? ' (SIMD' + (first.backendDetails.threads ? `, ${first.backendDetails.threads} thread)` : ')') : ''} on tfjs ${first.backendDetails.tfjsVersion}`
-        : undefined,
+      description: first.backendDetails ? describeBackend(first.backendDetails) : undefined,
       tfjsVersion: first.versions.tfjs,
       simd: first.backendDetails?.simd,
       threads: first.backendDetails?.threads,
