@@ -3,6 +3,7 @@ import { laplaceWeightPosteriors } from '../compress/from-laplace.js';
 import { pointWeightPosteriors, variationalWeightPosteriors } from '../compress/from-variational.js';
 import type { PruningCriterion } from '../compress/pruning-rules.js';
 import type { WeightPosterior } from '../compress/weight-posterior.js';
+import type { LaplacePosterior } from '../laplace/index.js';
 import { bayesianLayers, toDeterministic, VnqPosterior } from '../variational/index.js';
 import { isLaplaceDir, loadLaplaceDir } from './laplace-source.js';
 import { resolveModel } from './resolve-inputs.js';
@@ -23,6 +24,8 @@ export interface CompressionSource {
   readonly codebooks: Map<string, Float32Array>;
   /** Per-layer thresholds of the default criterion (the Bayesian layers' own log α thresholds). */
   readonly defaultThresholds?: Record<string, number>;
+  /** The Laplace posterior itself (`laplace` sources), for the OBS update of the kept weights. */
+  readonly laplace?: LaplacePosterior;
 }
 
 /** Loads what `prune`/`quantize`/`export` work on: a run directory, a Laplace directory, or a `model.json`. */
@@ -33,7 +36,15 @@ export async function loadCompressionSource(spec: string, seed = 0): Promise<Com
     const names = new Set(covered.map((p) => p.name));
     const posteriors = [...covered, ...pointWeightPosteriors(model).filter((p) => !names.has(p.name))];
     posterior.dispose();
-    return { kind: 'laplace', model, logits, posteriors, defaultCriterion: 'snr', codebooks: new Map() };
+    return {
+      kind: 'laplace',
+      model,
+      logits,
+      posteriors,
+      defaultCriterion: 'snr',
+      codebooks: new Map(),
+      laplace: posterior,
+    };
   }
   const { model: stored, logits } = await resolveModel(spec, undefined, seed);
   const layers = bayesianLayers(logits);

@@ -8,7 +8,9 @@
  *   empirical Fisher in diagonal, Kronecker and full form (`accumulateFromBatches`).
  * - How it is stored and inverted: `diagonalPosterior`, `kroneckerPosterior`, `fullPosterior`.
  * - How predictions use it: `probitSoftmax`, `monteCarloSoftmax`, `sampledNetworkLogits`.
- * - Pruning from the marginals: `laplacePruningScores`, `pruningMask`, `obsUpdate`, `layerMasks`.
+ * - Pruning from the marginals: `laplacePruningScores`, `pruningMask`, `obsUpdate`, `layerMasks`; the scalable
+ *   Optimal-Brain-Surgeon update of the kept weights for Kronecker/diagonal/full posteriors: `laplaceObsUpdate`,
+ *   `kroneckerLayerObs`.
  */
 export {
   fitLaplace,
@@ -62,6 +64,18 @@ export {
   type LaplacePruningScores,
   type PruningRule,
 } from './pruning.js';
+export {
+  kroneckerLayerObs,
+  kroneckerPrecisionLayers,
+  kroneckerPrecisionTimes,
+  laplaceObsUpdate,
+  laplaceObsPrune,
+  obsSparsitySchedule,
+  type ObsPruneOptions,
+  type KroneckerObsLayerResult,
+  type KroneckerObsOptions,
+  type KroneckerPrecisionLayer,
+} from './kroneckerObs.js';
 export {
   checkFullCovarianceSize,
   DEFAULT_MAX_FULL_COVARIANCE_BYTES,

@@ -3,6 +3,8 @@ import { type Command, Option } from 'commander';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeCompactModel } from '../../compress/compact-model.js';
+import { laplaceObsPruneMasks, laplaceObsWeights } from '../../compress/from-laplace.js';
+import { obsSparsitySchedule } from '../../laplace/index.js';
 import { formatCompressionTable, summarizeCompression } from '../../compress/compression-summary.js';
 import { computeMasks, type MaskSet, type PruningSpec } from '../../compress/masks.js';
 import type { PruningCriterion } from '../../compress/pruning-rules.js';
@@ -40,6 +42,10 @@ export interface CompressOptions {
   download: boolean;
   sweep?: boolean;
   json?: boolean;
+  /** Optimal-Brain-Surgeon update of the kept weights from a Laplace posterior (see `laplaceObsWeights`). */
+  obs?: boolean;
+  /** Rounds of OBS pruning (re-ranking by the updated posterior between rounds); 1 = one-shot mask + update. */
+  obsSteps: number;
 }
 
 const SWEEP_SPARSITIES = [0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995];
@@ -83,7 +89,17 @@ export function registerCompress(program: Command, io: CliIo): void {
       )
       .option('--epsilon <e>', 'half-width of "near zero" for mass-near-zero', finiteNumber, 0.01)
       .option('--data <data>', 'dataset whose test split measures accuracy/NLL before and after')
-      .option('--sweep', 'also record accuracy against sparsity over a range of targets (needs --data)');
+      .option('--sweep', 'also record accuracy against sparsity over a range of targets (needs --data)')
+      .option(
+        '--obs',
+        'Laplace directories: update the kept weights and biases by Optimal Brain Surgeon (condition the posterior on the pruned weights being zero)',
+      )
+      .option(
+        '--obs-steps <n>',
+        'with --obs and --sparsity: prune in n rounds, re-ranking by the updated posterior’s w²/variance between them',
+        positiveInt,
+        1,
+      );
     if (step !== 'prune') {
       command
         .addOption(
@@ -126,6 +142,10 @@ export interface CompressResult {
   readonly source: string;
   readonly sourceKind: CompressionSource['kind'];
   readonly criterion: PruningCriterion;
+  /** How kept weights were treated after pruning: left at their values, or updated by OBS (`--obs`). */
+  readonly update: 'none' | 'obs';
+  /** OBS pruning rounds (with `update: 'obs'`). */
+  readonly obsSteps?: number;
   readonly backend: string;
   readonly rows: ReturnType<typeof summarizeCompression>['rows'];
   readonly totals: ReturnType<typeof summarizeCompression>['totals'];
@@ -158,23 +178,55 @@ export async function runCompress(
   if ((options.maxAccuracyDrop !== undefined || options.sweep) && !test) {
     throw new BayescompError('bad-config', '--max-accuracy-drop and --sweep need --data to measure accuracy');
   }
+  const laplace = source.laplace;
+  if (options.obs && !laplace) {
+    throw new BayescompError('bad-config', `--obs needs a Laplace directory (made by 'bayescomp laplace')`);
+  }
+  const obsSteps = options.obsSteps ?? 1;
+  if (obsSteps > 1 && (!options.obs || options.sparsity === undefined)) {
+    throw new BayescompError('bad-config', '--obs-steps needs --obs and --sparsity');
+  }
   const record = newRunRecord(step, { source: sourceSpec, ...options }, 0);
   await writeRunRecord(options.out, record);
   const original = source.posteriors.map((p) => p.mean);
-  const evaluate = async (masks: MaskSet | undefined) => {
-    if (!test) return undefined;
+  const originalBiases = options.obs ? readBiases(source.model) : new Map<string, Float32Array>();
+  // The kernels (and, with --obs, biases) the model gets for a mask set: masked values, or the OBS-updated ones.
+  const prunedWeights = (masks: MaskSet) => {
+    const updated = options.obs ? laplaceObsWeights(laplace!, masks) : undefined;
     const kernels = new Map(
       source.posteriors.map((p, i) => [
         p.name,
-        masks ? maskValues(original[i], masks.get(p.name)) : original[i],
+        updated?.get(p.layer)?.kernel ?? maskValues(original[i], masks.get(p.name)),
       ]),
     );
-    setKernels(source.model, kernels);
+    const biases = new Map([...(updated ?? [])].flatMap(([name, w]) => (w.bias ? [[name, w.bias]] : [])));
+    return { kernels, biases };
+  };
+  const evaluate = async (masks: MaskSet | undefined) => {
+    if (!test) return undefined;
+    if (masks) {
+      const { kernels, biases } = prunedWeights(masks);
+      setKernels(source.model, kernels);
+      setBiases(source.model, biases);
+    } else {
+      setKernels(source.model, new Map(source.posteriors.map((p, i) => [p.name, original[i]])));
+      setBiases(source.model, originalBiases);
+    }
     return deterministicValidationMetrics(source.logits, test);
   };
   const before = await evaluate(undefined);
   const spec = await choosePruning(source, criterion, options, before, evaluate);
-  const masks = computeMasks(source.posteriors, spec);
+  const masks =
+    obsSteps > 1
+      ? laplaceObsPruneMasks(
+          laplace!,
+          computeMasks(source.posteriors, {
+            ...spec,
+            targetSparsity: obsSparsitySchedule(options.sparsity!, obsSteps)[0],
+          }),
+          { sparsity: options.sparsity!, steps: obsSteps, scope: options.scope },
+        ).masks
+      : computeMasks(source.posteriors, spec);
   const pruned = await evaluate(masks);
   let sweep: CompressResult['sweep'];
   if (options.sweep) {
@@ -196,11 +248,17 @@ export async function runCompress(
     step === 'prune'
       ? undefined
       : quantizationMethod(options.method ?? (source.codebooks.size ? 'vnq' : 'precision'), options, source);
-  const quantized = quantizeKernels(source.posteriors, masks, method);
+  // With --obs, quantisation works on the updated kept weights (marginal variances unchanged: conservative bits).
+  const final = options.obs ? prunedWeights(masks) : undefined;
+  const posteriors = final
+    ? source.posteriors.map((p) => ({ ...p, mean: final.kernels.get(p.name) ?? p.mean }))
+    : source.posteriors;
+  if (final) setBiases(source.model, final.biases);
+  const quantized = quantizeKernels(posteriors, masks, method);
   setKernels(source.model, quantized.kernels);
   const quantizedMetrics =
     method && test ? await deterministicValidationMetrics(source.logits, test) : undefined;
-  const summary = summarizeCompression(source.posteriors, masks, quantized.precisions);
+  const summary = summarizeCompression(posteriors, masks, quantized.precisions);
   const bytes: Record<string, number> = {};
   let units: CompressResult['units'];
   const formats: ExportFormat[] =
@@ -239,6 +297,8 @@ export async function runCompress(
     source: sourceSpec,
     sourceKind: source.kind,
     criterion,
+    update: options.obs ? 'obs' : 'none',
+    obsSteps: options.obs ? obsSteps : undefined,
     backend: backendInfo()?.name ?? tf.getBackend(),
     rows: summary.rows,
     totals: summary.totals,
@@ -258,6 +318,28 @@ export async function runCompress(
   await writeJsonAtomic(join(options.out, 'compression.json'), result);
   await writeRunRecord(options.out, finishRunRecord(record));
   return result;
+}
+
+/** The bias of every layer that has one, by layer name. */
+function readBiases(model: tf.LayersModel): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const layer of model.layers) {
+    const weights = layer.getWeights();
+    if (weights.length === 2 && weights[1].rank === 1 && layer.getConfig().useBias)
+      out.set(layer.name, weights[1].dataSync() as Float32Array);
+  }
+  return out;
+}
+
+/** Writes biases (by layer name) into a model's layers, in place. */
+function setBiases(model: tf.LayersModel, biases: ReadonlyMap<string, Float32Array>): void {
+  for (const [name, values] of biases) {
+    const layer = model.getLayer(name);
+    const [kernel, _bias, ...rest] = layer.getWeights();
+    const replacement = tf.tensor1d(values);
+    layer.setWeights([kernel, replacement, ...rest]);
+    replacement.dispose();
+  }
 }
 
 function maskValues(values: Float32Array, mask: Uint8Array | undefined): Float32Array {
