@@ -45,7 +45,7 @@ export interface CompressOptions {
   /** Optimal-Brain-Surgeon update of the kept weights from a Laplace posterior (see `laplaceObsWeights`). */
   obs?: boolean;
   /** Rounds of OBS pruning (re-ranking by the updated posterior between rounds); 1 = one-shot mask + update. */
-  obsSteps: number;
+  obsSteps?: number;
 }
 
 const SWEEP_SPARSITIES = [0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995];
