@@ -1,9 +1,6 @@
-import {
-  type KroneckerObsOptions,
-  type LaplacePosterior,
-  laplaceObsPrune,
-  laplaceObsUpdate,
-} from '../laplace/index.js';
+// Module paths, not the laplace barrel: the barrel brings LaplacePosterior's file I/O into the browser bundle.
+import { type KroneckerObsOptions, laplaceObsPrune, laplaceObsUpdate } from '../laplace/kroneckerObs.js';
+import type { LaplacePosterior } from '../laplace/laplacePosterior.js';
 import type { WeightPosterior } from './weight-posterior.js';
 
 /**

@@ -8,7 +8,7 @@
  * 1. `WASM_HAS_MULTITHREAD_SUPPORT` evaluates to false in Node: it is set to true.
  * 2. The pthreads are `worker_threads.Worker`s started from `blob:` URLs holding emscripten's worker script, which
  *    loads the main script (the threaded factory's source, itself a Blob) with `importScripts`; Node can start
- *    neither. While the backend starts, `worker_threads.Worker` starts such URLs as {@link PTHREAD_BOOTSTRAP}, which
+ *    neither. While the backend starts, `worker_threads.Worker` starts such URLs as `PTHREAD_BOOTSTRAP` (in `wasmPthreadsNode.ts`), which
  *    reads both Blobs, defines the bundle's module variables the factory source refers to and evaluates them. The
  *    emscripten scripts themselves are run unchanged.
  * 3. The backend gives XNNPACK at most half the logical cores `os.cpus()` reports, so on 2 cores it would run 1
@@ -32,10 +32,16 @@ export interface WasmStart {
   readonly threadedSkipped?: string;
 }
 
-/** Longest wait for the threaded build's pthread pool to load before giving up (s); a loaded machine takes ~2 s. */
-const THREADED_START_TIMEOUT_S = 60;
-
 const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
+
+// Variable specifiers keep bundlers from pulling Node modules into browser builds (the browser never takes these paths).
+const NODE_OS = 'node:os';
+const NODE_PTHREADS = './wasmPthreadsNode.js';
+
+/** The Node-only pthread start-up module. */
+async function nodePthreads(): Promise<typeof import('./wasmPthreadsNode.js')> {
+  return (await import(/* @vite-ignore */ NODE_PTHREADS)) as typeof import('./wasmPthreadsNode.js');
+}
 
 /**
  * Reads a thread count from a flag or `$BAYESCOMP_THREADS`: a positive integer or `auto`. Throws a
@@ -57,7 +63,7 @@ export function parseWasmThreads(value: string | number, source = 'threads'): Wa
 /** The thread count `auto` stands for: the cores available to this process (1 when unknown). */
 export async function autoWasmThreads(): Promise<number> {
   if (isNode) {
-    const os = await import('node:os');
+    const os = (await import(/* @vite-ignore */ NODE_OS)) as typeof import('node:os');
     return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   }
   return typeof navigator !== 'undefined' ? Math.max(1, navigator.hardwareConcurrency || 1) : 1;
@@ -127,7 +133,7 @@ async function activateWasm(): Promise<string | undefined> {
  * Drops the initialised wasm backend (disposing its module, pthreads and tensors) and registers its factory again,
  * so that the next `tf.setBackend('wasm')` builds a new instance with the current flags.
  */
-function restartWasm(): void {
+export function restartWasm(): void {
   const factory = tf.findBackendFactory('wasm');
   if (factory === null) return;
   const entries = (tf.engine() as unknown as { registryFactory: Record<string, { priority?: number }> })
@@ -142,7 +148,9 @@ async function startThreaded(threads: number): Promise<string | undefined> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   let failure: string | undefined;
   try {
-    failure = isNode ? await withNodePthreads(threads, activateWasm) : await activateWasm();
+    failure = isNode
+      ? await (await nodePthreads()).withNodePthreads(threads, activateWasm)
+      : await activateWasm();
   } catch (err) {
     failure = err instanceof Error ? err.message.split('\n')[0] : String(err);
   }
@@ -172,115 +180,4 @@ function trimIdlePthreads(): void {
   if (pool === undefined) return;
   for (const worker of pool.unusedWorkers) void worker.terminate();
   pool.unusedWorkers = [];
-}
-
-/**
- * Evaluated in each pthread worker (CommonJS, `eval: true`) in place of the `blob:` URL emscripten asked for. Its
- * `workerData` holds that URL's Blob (emscripten's worker script) and the wasm bundle's directory and file. The first
- * message ("load") carries the main script as a Blob; emscripten's worker script loads it with `importScripts`, which
- * is redefined to evaluate it. A failure is posted back (a thrown error would end the process through emscripten's
- * error handler) so that the backend's start fails with its message.
- */
-const PTHREAD_BOOTSTRAP = `
-const { parentPort, workerData } = require('node:worker_threads');
-globalThis.require$$0 = require('node:fs');
-globalThis.require$$1 = require('node:path');
-globalThis.require$$3 = require('node:perf_hooks');
-globalThis.require$$4 = require('node:os');
-globalThis.commonjsGlobal = globalThis;
-globalThis.__dirname = workerData.dir;
-globalThis.__filename = workerData.file;
-parentPort.once('message', async (data) => {
-  try {
-    const [workerScript, mainScript] = await Promise.all([workerData.blob.text(), data.urlOrBlob.text()]);
-    (0, eval)(workerScript);
-    globalThis.importScripts = () => (0, eval)(mainScript);
-    globalThis.onmessage({ data });
-  } catch (err) {
-    parentPort.postMessage({ bayescompPthreadFailure: String((err && err.message) || err) });
-  }
-});
-`;
-
-/**
- * Runs `start` (which initialises the wasm backend) with the three Node work-arounds of this module's description in
- * place, and restores them afterwards, whatever happens. Resolves with `start`'s result, or the reason the pthreads
- * failed to load (then the half-started backend is dropped).
- */
-async function withNodePthreads(
-  threads: number,
-  start: () => Promise<string | undefined>,
-): Promise<string | undefined> {
-  const [{ default: os }, { default: workerThreads }, { resolveObjectURL }, { createRequire }, path] =
-    await Promise.all([
-      import('node:os'),
-      import('node:worker_threads'),
-      import('node:buffer'),
-      import('node:module'),
-      import('node:path'),
-    ]);
-  const bundle = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm');
-  const RealWorker = workerThreads.Worker;
-  const realCpus = os.cpus;
-  const globals = globalThis as { Worker?: unknown };
-  const hadGlobalWorker = Object.prototype.hasOwnProperty.call(globals, 'Worker');
-  const globalWorker = globals.Worker;
-  const started: InstanceType<typeof RealWorker>[] = [];
-
-  let reportFailure: (reason: string) => void = () => undefined;
-  const failed = new Promise<string>((resolve) => (reportFailure = resolve));
-
-  class PthreadAwareWorker extends RealWorker {
-    constructor(url: string | URL, options?: ConstructorParameters<typeof RealWorker>[1]) {
-      const href = String(url);
-      if (!href.startsWith('blob:')) {
-        super(url, options);
-        return;
-      }
-      const blob = resolveObjectURL(href);
-      if (blob === undefined) throw new Error(`pthread script ${href} is gone`);
-      super(PTHREAD_BOOTSTRAP, {
-        eval: true,
-        workerData: { blob, dir: path.dirname(bundle), file: bundle },
-      });
-      // emscripten references a worker while its pthread runs; XNNPACK's pthreads run (wait) for the backend's whole
-      // life, which would keep every process from exiting. Their work is always awaited by the main thread.
-      this.unref();
-      this.ref = () => undefined;
-      this.on('message', (message: unknown) => {
-        const failure = (message as { bayescompPthreadFailure?: string } | null)?.bayescompPthreadFailure;
-        if (failure !== undefined) reportFailure(`a pthread worker failed to load: ${failure}`);
-      });
-      started.push(this);
-    }
-  }
-
-  workerThreads.Worker = PthreadAwareWorker;
-  os.cpus = () => {
-    const cpus = realCpus();
-    const wanted = Math.max(cpus.length, 2 * threads);
-    return Array.from({ length: wanted }, (_, i) => cpus[i % cpus.length]);
-  };
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<string>((resolve) => {
-    timer = setTimeout(
-      () => resolve(`its pthread workers did not load within ${THREADED_START_TIMEOUT_S} s`),
-      THREADED_START_TIMEOUT_S * 1000,
-    );
-    timer.unref?.();
-  });
-  try {
-    const outcome = await Promise.race([start(), failed, timedOut]);
-    if (outcome !== undefined) {
-      restartWasm(); // makes a still-pending initialisation obsolete and drops a half-started instance
-      for (const worker of started) void worker.terminate();
-    }
-    return outcome;
-  } finally {
-    clearTimeout(timer);
-    workerThreads.Worker = RealWorker;
-    os.cpus = realCpus;
-    if (hadGlobalWorker) globals.Worker = globalWorker;
-    else delete globals.Worker;
-  }
 }
