@@ -8,9 +8,9 @@
  * 1. `WASM_HAS_MULTITHREAD_SUPPORT` evaluates to false in Node: it is set to true.
  * 2. The pthreads are `worker_threads.Worker`s started from `blob:` URLs holding emscripten's worker script, which
  *    loads the main script (the threaded factory's source, itself a Blob) with `importScripts`; Node can start
- *    neither. While the backend starts, `worker_threads.Worker` starts such URLs as `PTHREAD_BOOTSTRAP` (in `wasmPthreadsNode.ts`), which
- *    reads both Blobs, defines the bundle's module variables the factory source refers to and evaluates them. The
- *    emscripten scripts themselves are run unchanged.
+ *    neither. While the backend starts, `worker_threads.Worker` starts such URLs as `PTHREAD_BOOTSTRAP` (in
+ *    `wasmPthreadsNode.ts`), which reads both Blobs, defines the bundle's module variables the factory source refers
+ *    to and evaluates them. The emscripten scripts themselves are run unchanged.
  * 3. The backend gives XNNPACK at most half the logical cores `os.cpus()` reports, so on 2 cores it would run 1
  *    thread: while it starts, `os.cpus()` reports at least twice the threads asked for.
  *
