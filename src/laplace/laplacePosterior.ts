@@ -355,22 +355,22 @@ export class LaplacePosterior {
 
   /** f(x; θ*) and J Σ Jᵀ per example for one batch. */
   linearisedLogits(x: tf.Tensor): { mean: tf.Tensor2D; covariance: tf.Tensor3D } {
-    const q = preactivationGradients(
-      this.model,
-      this.layout,
-      this.parts.map((p) => p.layer),
-      x,
-      unitCotangents,
-    );
-    try {
-      return { mean: q.logits.clone(), covariance: this.structure.functionalCovariance(q) };
-    } finally {
-      disposeQuantities(q);
-    }
+    return this.withJacobianFactors(x, (q) => ({
+      mean: q.logits.clone(),
+      covariance: this.structure.functionalCovariance(q),
+    }));
   }
 
   /** f(x; θ*) and the diagonal of J Σ Jᵀ, `[M, C]` each, for one batch (cheaper than {@link linearisedLogits}). */
   linearisedVariance(x: tf.Tensor): { mean: tf.Tensor2D; variance: tf.Tensor2D } {
+    return this.withJacobianFactors(x, (q) => ({
+      mean: q.logits.clone(),
+      variance: this.structure.functionalVariance(q),
+    }));
+  }
+
+  /** Runs `fn` on the layer inputs and unit-cotangent Jacobian factors of one batch, then frees them. */
+  private withJacobianFactors<T>(x: tf.Tensor, fn: (q: ReturnType<typeof preactivationGradients>) => T): T {
     const q = preactivationGradients(
       this.model,
       this.layout,
@@ -379,7 +379,7 @@ export class LaplacePosterior {
       unitCotangents,
     );
     try {
-      return { mean: q.logits.clone(), variance: this.structure.functionalVariance(q) };
+      return fn(q);
     } finally {
       disposeQuantities(q);
     }
