@@ -1,4 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { laplaceWeightPosteriors } from '../compress/from-laplace.js';
 import { pointWeightPosteriors, variationalWeightPosteriors } from '../compress/from-variational.js';
 import type { PruningCriterion } from '../compress/pruning-rules.js';
@@ -7,6 +9,7 @@ import type { LaplacePosterior } from '../laplace/index.js';
 import { bayesianLayers, toDeterministic, VnqPosterior } from '../variational/index.js';
 import { isLaplaceDir, loadLaplaceDir } from './laplace-source.js';
 import { resolveModel } from './resolve-inputs.js';
+import { readRunRecord, RUN_FILES } from './run-dir.js';
 
 /** A model to compress, with the posterior summaries its weights have. */
 export interface CompressionSource {
@@ -26,6 +29,12 @@ export interface CompressionSource {
   readonly defaultThresholds?: Record<string, number>;
   /** The Laplace posterior itself (`laplace` sources), for the OBS update of the kept weights. */
   readonly laplace?: LaplacePosterior;
+  /**
+   * The output of an earlier `prune`/`quantize`/`export` (its run record says so): its zeros are the pruned weights
+   * and its values may already be quantised, so by default it is exported as it is rather than pruned and rounded
+   * again.
+   */
+  readonly compressedBy?: 'prune' | 'quantize' | 'export';
 }
 
 /** Loads what `prune`/`quantize`/`export` work on: a run directory, a Laplace directory, or a `model.json`. */
@@ -56,6 +65,7 @@ export async function loadCompressionSource(spec: string, seed = 0): Promise<Com
       posteriors: pointWeightPosteriors(stored),
       defaultCriterion: 'magnitude',
       codebooks: new Map(),
+      compressedBy: await compressingCommand(spec),
     };
   }
   const posteriors = variationalWeightPosteriors(logits);
@@ -77,4 +87,15 @@ export async function loadCompressionSource(spec: string, seed = 0): Promise<Com
     defaultCriterion: sparse ? 'log-alpha' : 'snr',
     codebooks,
   };
+}
+
+/** The compression command that wrote `spec`, when it is such a run directory. */
+async function compressingCommand(spec: string): Promise<CompressionSource['compressedBy']> {
+  const isRun = await stat(join(spec, RUN_FILES.run)).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  if (!isRun) return undefined;
+  const { command } = await readRunRecord(spec);
+  return command === 'prune' || command === 'quantize' || command === 'export' ? command : undefined;
 }

@@ -144,4 +144,29 @@ describe('bayescomp prune / quantize / export', () => {
     expect(s.metrics.before.accuracy - s.metrics.pruned.accuracy).toBeLessThanOrEqual(0.01 + 1e-9);
     expect(s.totals.kept).toBeLessThan(s.totals.weights * 0.9);
   });
+
+  it('exports a quantize output as it is: same predictions, same kept weights, and refuses to quantise it again', async () => {
+    const quantized = await mkdtemp(join(tmpdir(), 'bayescomp-q-'));
+    const q = await runCliCaptured(['quantize', run, '--out', quantized, '--json']);
+    expect(q.code).toBe(0);
+    const qKept = (JSON.parse(q.out) as { totals: { kept: number } }).totals.kept;
+    const out = await mkdtemp(join(tmpdir(), 'bayescomp-qexport-'));
+    const r = await runCliCaptured(['export', quantized, '--out', out, '--json']);
+    expect(r.err).not.toMatch(/internal error/);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.out) as { totals: { kept: number }; quantization?: string };
+    expect(result.quantization).toBeUndefined();
+    // Only the zeros the quantize step wrote are pruned: the kept count is the one quantize reported.
+    expect(result.totals.kept).toBe(qKept);
+    const reference = (await loadStock(join(quantized, 'model'))).predict(x) as tf.Tensor;
+    const masked = (await loadStock(join(out, 'model'))).predict(x) as tf.Tensor;
+    const compact = await decodeCompactModel(new Uint8Array(await readFile(join(out, 'model.bcmp'))));
+    expect(Array.from(masked.dataSync())).toEqual(Array.from(reference.dataSync()));
+    expect(Array.from((compact.predict(x) as tf.Tensor).dataSync())).toEqual(
+      Array.from(reference.dataSync()),
+    );
+    const again = await runCliCaptured(['quantize', quantized, '--out', join(out, 'again')]);
+    expect(again.code).not.toBe(0);
+    expect(again.err).toMatch(/already quantised/);
+  });
 });

@@ -247,7 +247,7 @@ export async function runCompress(
   const method =
     step === 'prune'
       ? undefined
-      : quantizationMethod(options.method ?? (source.codebooks.size ? 'vnq' : 'precision'), options, source);
+      : quantizationMethod(options.method ?? defaultQuantization(step, source), options, source);
   // With --obs, quantisation works on the updated kept weights (marginal variances unchanged: conservative bits).
   const final = options.obs ? prunedWeights(masks) : undefined;
   const posteriors = final
@@ -379,14 +379,33 @@ async function choosePruning(
     return { ...base, targetSparsity: lo };
   }
   const sameCriterion = criterion === source.defaultCriterion;
+  // An already pruned model: its zeros are the pruned weights; a magnitude threshold would cut quantised values too.
+  if (sameCriterion && source.compressedBy) return { ...base, threshold: Number.MIN_VALUE };
   return sameCriterion && source.defaultThresholds ? { ...base, threshold: source.defaultThresholds } : base;
 }
 
+/**
+ * The quantisation when `--method` is not given: the learned codebook for VNQ, bit precision for other posteriors,
+ * none when exporting an already compressed model (it is written as it is).
+ */
+function defaultQuantization(step: Step, source: CompressionSource): string | undefined {
+  if (source.codebooks.size) return 'vnq';
+  if (source.kind !== 'point') return 'precision';
+  if (step === 'export') return undefined;
+  throw new BayescompError(
+    'bad-config',
+    source.compressedBy === 'quantize'
+      ? 'this is the output of `bayescomp quantize`, already quantised: export it, or quantise the original run'
+      : 'plain weights have no posterior for bit precision: give --method uniform or --method kmeans',
+  );
+}
+
 function quantizationMethod(
-  name: string,
+  name: string | undefined,
   options: CompressOptions,
   source: CompressionSource,
-): QuantizationMethod {
+): QuantizationMethod | undefined {
+  if (name === undefined) return undefined;
   if (name === 'vnq') {
     if (!source.codebooks.size)
       throw new BayescompError('bad-config', '--method vnq needs a model trained with --method vnq');
