@@ -40,6 +40,31 @@ def evaluate(model, x, y, batch=1000):
     return {"test_error": out["mean"], "test_error_unpruned": out["unpruned"]}
 
 
+def threshold_sweep(model, x, y, thresholds):
+    """Pruned test error and compression at each log α threshold (the curve to compare at equal error)."""
+    points = []
+    for t in thresholds:
+        for m in models.bayesian_layers(model):
+            m.threshold = t
+        ev = evaluate_at_current_threshold(model, x, y)
+        comp = compression(model)
+        points.append({"threshold_log_alpha": t, "test_error": ev, "compression": comp["compression"]})
+    for m in models.bayesian_layers(model):
+        m.threshold = 3.0
+    return points
+
+
+def evaluate_at_current_threshold(model, x, y, batch=1000):
+    model.eval()
+    for m in models.bayesian_layers(model):
+        m.mode = "mean"
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, x.shape[0], batch):
+            correct += int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum())
+    return 1.0 - correct / x.shape[0]
+
+
 def compression(model):
     layers = []
     total, kept = 0, 0
@@ -58,6 +83,8 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--eval-every", type=int, default=0, help="log test error every K epochs (untimed; 0 = only at end)")
     p.add_argument("--save-model", default="", help="save the trained state dict here (for mc_predictive.py)")
+    p.add_argument("--sweep-thresholds", default="0,1,2,3,4",
+                   help="log α thresholds at which to report pruned error and compression (untimed)")
     args = p.parse_args()
     env = common.setup(args)
     data = common.load_data(args)
@@ -116,6 +143,7 @@ def main():
     with common.Timer() as te:
         ev = evaluate(model, x_test, y_test)
     comp = compression(model)
+    sweep = threshold_sweep(model, x_test, y_test, [float(t) for t in args.sweep_thresholds.split(",") if t])
     times = [e["seconds"] for e in epochs]
     if args.save_model:
         os.makedirs(os.path.dirname(os.path.abspath(args.save_model)), exist_ok=True)
@@ -137,6 +165,7 @@ def main():
         "test_error_unpruned": ev["test_error_unpruned"],
         "sparsity": [layer["sparsity"] for layer in comp["layers"]],
         "compression": comp["compression"],
+        "threshold_sweep": sweep,
         "layers": comp["layers"],
         "epoch_seconds": times,
         "epoch_seconds_mean": sum(times) / max(len(times), 1),
