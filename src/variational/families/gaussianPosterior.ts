@@ -9,6 +9,7 @@ import {
   type FamilyOptionValue,
   type FamilySpec,
   type GaussianMoments,
+  meanInitializer,
   numberOption,
   type PosteriorFamily,
   registerPosteriorFamily,
@@ -99,10 +100,7 @@ export class GaussianPosterior implements PosteriorFamily {
 
   build(context: FamilyBuildContext): void {
     const seed = getGlobalRandom().tfSeed();
-    const meanInit =
-      this.initStd === undefined
-        ? tf.initializers.glorotNormal({ seed })
-        : tf.initializers.randomNormal({ mean: 0, stddev: this.initStd, seed });
+    const meanInit = meanInitializer(this.initStd, seed);
     this.mu = context.addWeight(`${context.name}_mu`, context.shape, meanInit, true);
     const paramName = this.sigmaMode === 'softplus' ? 'rho' : 'log_sigma';
     this.sigmaParam = context.addWeight(

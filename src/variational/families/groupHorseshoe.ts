@@ -20,6 +20,7 @@ import {
   type FamilySpec,
   type GaussianMoments,
   type GroupScales,
+  meanInitializer,
   numberOption,
   registerPosteriorFamily,
 } from './posteriorFamily.js';
@@ -146,10 +147,7 @@ export class GroupHorseshoePosterior implements GroupPosteriorFamily {
     const layout = resolveGroupLayout(context, this.groupAxis, this.familyName);
     this.layoutValue = layout;
     const random = getGlobalRandom();
-    const meanInit =
-      this.initStd === undefined
-        ? tf.initializers.glorotNormal({ seed: random.tfSeed() })
-        : tf.initializers.randomNormal({ mean: 0, stddev: this.initStd, seed: random.tfSeed() });
+    const meanInit = meanInitializer(this.initStd, random.tfSeed());
     const constant = (value: number) => tf.initializers.constant({ value });
     const means = this.initialScaleMeans();
     const add = (suffix: string, shape: readonly number[], init: ReturnType<typeof constant>) =>

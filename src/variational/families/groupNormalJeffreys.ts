@@ -18,6 +18,7 @@ import {
   type FamilySpec,
   type GaussianMoments,
   type GroupScales,
+  meanInitializer,
   numberOption,
   registerPosteriorFamily,
 } from './posteriorFamily.js';
@@ -108,10 +109,7 @@ export class GroupNormalJeffreysPosterior implements GroupPosteriorFamily {
     const layout = resolveGroupLayout(context, this.groupAxis, this.familyName);
     this.layoutValue = layout;
     const random = getGlobalRandom();
-    const meanInit =
-      this.initStd === undefined
-        ? tf.initializers.glorotNormal({ seed: random.tfSeed() })
-        : tf.initializers.randomNormal({ mean: 0, stddev: this.initStd, seed: random.tfSeed() });
+    const meanInit = meanInitializer(this.initStd, random.tfSeed());
     const around = (mean: number) =>
       tf.initializers.randomNormal({ mean, stddev: INIT_SPREAD, seed: random.tfSeed() });
     this.mu = context.addWeight(`${context.name}_mu`, context.shape, meanInit, true);

@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import type { Random } from '../../runtime/random.js';
 import { BayescompError } from '../../util/errors.js';
 
@@ -158,4 +158,15 @@ export function choiceOption<T extends string>(
     );
   }
   return value as T;
+}
+
+/**
+ * The initialiser of posterior means: Glorot-normal (the Dense/Conv2D default scale), or N(0, initStd²) when a
+ * recipe fixes the spread (e.g. the Sparse VD seminar's N(0, 0.02²)). Takes the seed so every family draws the same
+ * number of seeds in the same order.
+ */
+export function meanInitializer(initStd: number | undefined, seed: number): WeightInitializer {
+  return initStd === undefined
+    ? tf.initializers.glorotNormal({ seed })
+    : tf.initializers.randomNormal({ mean: 0, stddev: initStd, seed });
 }

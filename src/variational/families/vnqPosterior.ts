@@ -9,6 +9,7 @@ import {
   type FamilyOptionValue,
   type FamilySpec,
   type GaussianMoments,
+  meanInitializer,
   numberOption,
   type PosteriorFamily,
   registerPosteriorFamily,
@@ -99,10 +100,7 @@ export class VnqPosterior implements PosteriorFamily {
 
   build(context: FamilyBuildContext): void {
     const seed = getGlobalRandom().tfSeed();
-    const init =
-      this.initStd === undefined
-        ? tf.initializers.glorotNormal({ seed })
-        : tf.initializers.randomNormal({ mean: 0, stddev: this.initStd, seed });
+    const init = meanInitializer(this.initStd, seed);
     this.theta = context.addWeight(`${context.name}_theta`, context.shape, init, true);
     this.logSigma2 = context.addWeight(
       `${context.name}_log_sigma2`,
