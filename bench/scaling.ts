@@ -24,9 +24,10 @@
  * means a per-epoch (or per-prediction) overhead, not a sublinear algorithm.
  *
  * Memory per case: the peak of `tf.memory().numBytes` inside the probed step (`tf.profile`), the tensors' bytes resident
- * between steps, the process RSS at the end of the case, the process's peak RSS so far, and the wasm heap. RSS and the
- * wasm heap only grow within a process, so in one process they are high-water marks of all cases so far;
- * `--isolate` runs every case in a fresh child process so they belong to that case alone.
+ * between steps, the process RSS at the end of the case (it includes the whole dataset as float32, ~220 MiB for
+ * Fashion-MNIST, printed beside it), the process's peak RSS so far, and the wasm heap. Peak RSS and the wasm heap only
+ * grow within a process, so in one process they are high-water marks of all cases so far; `--isolate` runs every case
+ * in a fresh child process so they belong to that case alone.
  */
 import * as tf from '@tensorflow/tfjs';
 import { execFile } from 'node:child_process';
@@ -100,6 +101,8 @@ interface CaseResult {
   readonly peakRssMiB: number;
   /** Size of the wasm heap (undefined on other backends). */
   readonly wasmHeapMiB?: number;
+  /** The loaded dataset's typed arrays (train and test splits, whole), which the RSS includes. */
+  readonly datasetMiB: number;
 }
 
 const list = (s: string) => s.split(',').map((v) => Number(v.trim()));
@@ -167,8 +170,12 @@ function trainOnce(model: tf.LayersModel, data: Dataset, epochs: number, callbac
   });
 }
 
+let splits: { train: Dataset; test: Dataset } | undefined;
+
 function memoryFigures() {
+  const held = splits ? [splits.train, splits.test] : [];
   return {
+    datasetMiB: held.reduce((s, d) => s + d.x.byteLength + d.y.byteLength, 0) / MiB,
     rssMiB: process.memoryUsage().rss / MiB,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     wasmHeapMiB: wasmHeapMiB(),
@@ -260,7 +267,6 @@ async function predictiveCase(samples: number, test: Dataset): Promise<CaseResul
   };
 }
 
-let splits: { train: Dataset; test: Dataset } | undefined;
 async function dataSplits(): Promise<{ train: Dataset; test: Dataset }> {
   if (!splits) {
     const loaded = await loadImageDataset(values.data);
@@ -281,11 +287,22 @@ const run = promisify(execFile);
 /** Runs one case in a fresh process (this script with `--only`), so its RSS and wasm heap are its own. */
 async function runCaseIsolated(sweep: Sweep, size: number): Promise<CaseResult> {
   const args = process.argv.slice(2).filter((a) => a !== '--isolate');
-  const { stdout } = await run(
-    process.execPath,
-    [...process.execArgv, fileURLToPath(import.meta.url), ...args, '--only', `${sweep}:${size}`],
-    { maxBuffer: 16 * MiB },
-  );
+  let stdout: string;
+  try {
+    ({ stdout } = await run(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(import.meta.url), ...args, '--only', `${sweep}:${size}`],
+      { maxBuffer: 16 * MiB },
+    ));
+  } catch (error) {
+    // Node prints the source line of an exception thrown from minified code (the wasm glue is one huge line): keep
+    // only the short lines, which hold the error and its stack.
+    const stderr = (error as { stderr?: string }).stderr ?? String(error);
+    const short = stderr
+      .split('\n')
+      .filter((l) => l.length < 300 && l.trim() !== '' && !l.trim().startsWith('^'));
+    throw new Error(`case ${sweep}:${size} failed:\n${short.slice(-15).join('\n')}`);
+  }
   const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
   if (!line) throw new Error(`case ${sweep}:${size} printed no result:\n${stdout}`);
   return JSON.parse(line.slice(RESULT_PREFIX.length)) as CaseResult;
@@ -309,7 +326,14 @@ if (values.only) {
   const results: CaseResult[] = [];
   for (const sweep of sweeps) {
     for (const size of sizesOf(sweep)) {
-      const result = values.isolate ? await runCaseIsolated(sweep, size) : await runCase(sweep, size);
+      let result: CaseResult;
+      try {
+        result = values.isolate ? await runCaseIsolated(sweep, size) : await runCase(sweep, size);
+      } catch (error) {
+        // Thrown past here, the wasm glue's rejection handler would print its whole one-line source.
+        console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+        process.exit(1);
+      }
       results.push(result);
       console.error(
         `# ${sweep}=${size}: ${result.cpuSeconds.toFixed(2)} s CPU, ${result.wallSeconds.toFixed(2)} s wall`,
@@ -336,6 +360,7 @@ if (values.only) {
       'RSS MiB',
       'peak RSS MiB',
       'wasm heap MiB',
+      'dataset MiB',
     ],
     ...results.map((r) => [
       r.sweep === 'n'
@@ -355,33 +380,36 @@ if (values.only) {
       r.rssMiB,
       r.peakRssMiB,
       r.wasmHeapMiB ?? NaN,
+      r.datasetMiB,
     ]),
   ]);
 
   const fits = exponentRows(results);
-  console.log('\n## Fitted exponents (least-squares slope of log time on log size)\n');
-  printMarkdown([
-    [
-      'sweep',
-      'against',
-      'exponent (CPU)',
-      'R² (CPU)',
-      'exponent (wall)',
-      'expected',
-      'affine fit: fixed CPU s',
-      'CPU per unit',
-    ],
-    ...fits.map((f) => [
-      f.sweep,
-      f.against,
-      f.cpu.exponent,
-      f.cpu.r2,
-      f.wall.exponent,
-      f.expected,
-      f.affine.fixed,
-      f.unitLabel(f.affine.perUnit),
-    ]),
-  ]);
+  if (fits.length > 0) {
+    console.log('\n## Fitted exponents (least-squares slope of log time on log size)\n');
+    printMarkdown([
+      [
+        'sweep',
+        'against',
+        'exponent (CPU)',
+        'R² (CPU)',
+        'exponent (wall)',
+        'expected',
+        'affine fit: fixed CPU s',
+        'CPU per unit',
+      ],
+      ...fits.map((f) => [
+        f.sweep,
+        f.against,
+        f.cpu.exponent,
+        f.cpu.r2,
+        f.wall.exponent,
+        f.expected,
+        f.affine.fixed,
+        f.unitLabel(f.affine.perUnit),
+      ]),
+    ]);
+  }
 
   const leaks = results.filter((r) => r.tensorsBefore !== r.tensorsAfter);
   const endTensors = tf.memory().numTensors;
