@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/scaling.ts [--sweeps n,width,samples] [--n 1000,2000,4000,8000] [--widths 100,200,300,600]
  *                            [--width-n 4000] [--samples 5,10,20,40] [--mc-n 2000] [--batch-size 100]
- *                            [--mc-batch-size 256] [--repeats 2] [--seed 1] [--data fashion-mnist]
+ *                            [--mc-batch-size 256] [--repeats 2] [--warmup-steps 10] [--seed 1] [--data fashion-mnist]
  *                            [--isolate] [--json-out FILE]
  *
  * Sweeps, all on the backend `initBackend()` picks (wasm, SIMD, one thread by default):
@@ -14,17 +14,17 @@
  * - `samples`: the Monte-Carlo predictive (`bayesianPredictive`, S stochastic passes) of a Sparse VD LeNet-300-100 over
  *   the first `--mc-n` test images.
  *
- * Each case builds its model, warms up (a few training steps or a small prediction: the first calls compile wasm
- * kernels and JIT the JavaScript), probes one step's (or one prediction batch's) peak tensor memory with `tf.profile`
- * (untimed), then times `--repeats` epochs or predictions and keeps the fastest. CPU seconds (`process.cpuUsage`,
- * user + system) are the reliable figure on a shared machine; wall seconds are printed beside them. The fitted
- * exponent is the least-squares slope of log(time) on log(size); for the width sweep it is also given against the
- * forward FLOPs per example, 2·(784·w + w·h + h·10) with h = round(w/3), which grow faster than w. An affine fit of CPU
- * time on size (fixed seconds + seconds per unit) is printed beside it: an exponent below 1 with a positive fixed cost
- * means a per-epoch (or per-prediction) overhead, not a sublinear algorithm.
+ * Each case builds its model, warms up (`--warmup-steps` training steps, or the predictive on one batch: the first
+ * calls compile wasm kernels, and V8 needs a few steps to optimise the JavaScript), probes one step's (or one
+ * prediction batch's) peak tensor memory with `tf.profile` (untimed), then times `--repeats` epochs or predictions and
+ * keeps the fastest. CPU seconds (`process.cpuUsage`, user + system) are the reliable figure on a shared machine; wall
+ * seconds are printed beside them. The fitted exponent is the least-squares slope of log(time) on log(size); for the
+ * width sweep it is also given against the forward FLOPs per example, 2·(784·w + w·h + h·10) with h = round(w/3), which
+ * grow faster than w. An affine fit of CPU time on size (fixed seconds + seconds per unit) is printed beside it: an
+ * exponent below 1 with a positive fixed cost means a per-epoch (or per-prediction) overhead, not a sublinear algorithm.
  *
  * Memory per case: the peak of `tf.memory().numBytes` inside the probed step (`tf.profile`), the tensors' bytes resident
- * between steps, the process RSS at the end of the case (it includes the whole dataset as float32, ~220 MiB for
+ * between steps, the process RSS at the end of the case (it includes the whole dataset as float32, ~210 MiB for
  * Fashion-MNIST, printed beside it), the process's peak RSS so far, and the wasm heap. Peak RSS and the wasm heap only
  * grow within a process, so in one process they are high-water marks of all cases so far; `--isolate` runs every case
  * in a fresh child process so they belong to that case alone.
@@ -63,6 +63,7 @@ const { values } = parseArgs({
     'batch-size': { type: 'string', default: '100' },
     'mc-batch-size': { type: 'string', default: '256' },
     repeats: { type: 'string', default: '2' },
+    'warmup-steps': { type: 'string', default: '10' },
     seed: { type: 'string', default: '1' },
     data: { type: 'string', default: 'fashion-mnist' },
     isolate: { type: 'boolean', default: false },
@@ -114,6 +115,7 @@ const mcN = Number(values['mc-n']);
 const batchSize = Number(values['batch-size']);
 const mcBatchSize = Number(values['mc-batch-size']);
 const repeats = Number(values.repeats);
+const warmupSteps = Number(values['warmup-steps']);
 const seed = Number(values.seed);
 const sweeps = values.sweeps.split(',').map((s) => s.trim()) as Sweep[];
 for (const s of sweeps)
@@ -188,7 +190,7 @@ async function trainingCase(sweep: 'n' | 'width', size: number, trainSet: Datase
   const hidden = sweep === 'n' ? [300, 100] : [size, hiddenOf(size)];
   const base = sweep === 'n' ? lenet300({ seed }) : mlp({ hiddenUnits: hidden, seed });
   const model = sparseVd(base);
-  await trainOnce(model, firstExamples(data, Math.min(n, 3 * batchSize)), 1);
+  await trainOnce(model, firstExamples(data, Math.min(n, Math.max(1, warmupSteps) * batchSize)), 1);
   const probe = await tf.profile(async () => {
     await trainOnce(model, firstExamples(data, Math.min(n, batchSize)), 1);
   });
