@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LaplaceLayer, LaplaceLayout } from './laplaceLayers.js';
+import { chainPlan, chainPreactivationGradients } from './chainPullback.js';
 import { repeatBatch } from './repeatBatch.js';
 import { tappedForward } from './tappedForward.js';
 
@@ -31,6 +32,13 @@ export function disposeQuantities(q: LayerQuantities): void {
 }
 
 /**
+ * How {@link preactivationGradients} makes its backward pass: `chain` — one forward pass and a hand-written backward
+ * pass (`chainPullback`, Sequential models of supported layers); `tape` — TF.js's gradients through a K-times tiled
+ * forward pass (any model); `auto` (default) — `chain` when the model allows it.
+ */
+export type PullbackMethod = 'auto' | 'chain' | 'tape';
+
+/**
  * Layer inputs and per-example pre-activation gradients for the given layers, with K cotangents per example.
  *
  * TF.js has no vmap, so the batch is tiled K times and one backward pass is made with the k-th cotangent in the k-th
@@ -38,7 +46,8 @@ export function disposeQuantities(q: LayerQuantities): void {
  * per-example gradient (captured by an identity with a custom gradient). In a Sequential model the tiling starts at
  * the first covered layer's pre-activation (computed once, untiled), so nothing below it is recomputed K times; in a
  * functional model the input is tiled. A layer whose output is the model output needs no backward pass: its
- * pre-activation gradient is the cotangent itself.
+ * pre-activation gradient is the cotangent itself. Chain models of supported layers skip all of this: one forward
+ * pass and a hand-written backward pass for the K cotangents at once (`chainPullback`, ~4× faster on LeNet-5).
  */
 export function preactivationGradients(
   model: tf.LayersModel,
@@ -46,7 +55,14 @@ export function preactivationGradients(
   layers: readonly LaplaceLayer[],
   x: tf.Tensor,
   cotangents: CotangentFn,
+  method: PullbackMethod = 'auto',
 ): LayerQuantities {
+  if (method !== 'tape') {
+    const plan = chainPlan(model, layout);
+    if (plan) return chainPreactivationGradients(plan, layers, x, cotangents);
+    if (method === 'chain')
+      throw new Error(`model '${model.name}' is not a chain the hand-written pullback supports`);
+  }
   const inner = layers.filter(
     (l) => !l.isOutput || (l.activation !== 'softmax' && l.activation !== 'linear'),
   );
