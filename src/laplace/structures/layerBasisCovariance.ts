@@ -56,17 +56,20 @@ export function layerBasisCovariance(
   return out;
 }
 
-/** Largest number of float32 values one chunk of rotated per-example Jacobians may hold in {@link layerBasisVariance}. */
-const VARIANCE_CHUNK_VALUES = 2_000_000;
-
-/** Input-factor rows from which per-example 2-D products beat one batched product (measured on wasm). */
-const LOOP_ROWS = 128;
+/** Largest number of float32 values one chunk of {@link layerBasisVariance} may hold in per-example products. */
+const VARIANCE_CHUNK_VALUES = 4_000_000;
 
 /**
  * The diagonal of {@link layerBasisCovariance}, var f_c = (J Σ Jᵀ)_cc = Σ_ij M̃_c[i,j]² D⁻¹[i,j], `[M, C]` — all the
  * probit predictive (Daxberger et al. 2021 eq. 18 in seed 002) and a regression variance need, at a fraction of the
- * cost: no C × C products, and for a convolution the classes share one product per example,
- * M̃_n = (A_n Q_A)ᵀ [G̃_{1,n} … G̃_{C,n}] (`[R, P] · [P, C·O]`), instead of tiling the inputs C times.
+ * cost: no C × C products, and for a convolution the classes share one product per example.
+ *
+ * Convolutions: per example, the transposed Jacobian factors of all classes M̃_nᵀ = G̃_nᵀ Ã_n (`[C·O, P] · [P, R]`),
+ * with the rotations Ã = A Q_A and G̃ = G Q_G made before the product as one large matrix product each when there are
+ * fewer locations than input rows (LeNet-5's second convolution: P = 64, R = 501), and on the small product afterwards
+ * otherwise (the first: P = 576, R = 26). The weighted sum of squares is then one matrix–vector product,
+ * (M̃ᵀ ⊙ M̃ᵀ) · vec(D⁻¹ᵀ). Per-example 2-D products, because the wasm backend's batched MatMul runs ~10× slower on these
+ * shapes; no rank-5 transposes or strided slices (also ~100× slower there).
  * Same arguments as {@link layerBasisCovariance}.
  */
 export function layerBasisVariance(
@@ -78,57 +81,55 @@ export function layerBasisVariance(
 ): tf.Tensor2D {
   const [m, p, r] = a.shape;
   const [c, , , o] = g.shape;
-  const rotA = (x: tf.Tensor) => (qa ? tf.matMul(x.reshape([-1, r]), qa).reshape(x.shape) : x);
-  const rotG = (x: tf.Tensor) => (qg ? tf.matMul(x.reshape([-1, o]), qg).reshape(x.shape) : x);
   if (p === 1) {
     // Dense: M̃_c = ã g̃_cᵀ, so var_c = Σ_j g̃_cj² w_j with w = (ã ⊙ ã) D⁻¹.
     return tf.tidy(() => {
-      const w = tf.matMul(tf.square(rotA(a.reshape([m, r]))) as tf.Tensor2D, dinv); // [M, O]
-      const g2 = tf.square(rotG(g.reshape([c, m, o]))); // [C, M, O]
+      const at = qa ? tf.matMul(a.reshape([m, r]), qa) : a.reshape([m, r]);
+      const w = tf.matMul(tf.square(at) as tf.Tensor2D, dinv); // [M, O]
+      const gt = qg ? tf.matMul(g.reshape([c * m, o]), qg) : g.reshape([c * m, o]);
+      const g2 = tf.square(gt).reshape([c, m, o]);
       return tf.transpose(tf.sum(tf.mul(g2, w.reshape([1, m, o])), 2)) as tf.Tensor2D;
     });
   }
-  const step = Math.max(1, Math.floor(VARIANCE_CHUNK_VALUES / (c * r * o)));
-  const rotateAfter = qg !== undefined && r < p;
-  const weights = dinv.reshape([1, r, 1, o]);
-  const chunks: tf.Tensor2D[] = [];
-  for (let s = 0; s < m; s += step) {
-    chunks.push(
-      tf.tidy(() => {
-        const size = Math.min(step, m - s);
-        const at = rotA(a.slice([s, 0, 0], [size, -1, -1])); // [size, P, R]
-        const gs = g.slice([0, s, 0, 0], [-1, size, -1, -1]); // [C, size, P, O]
-        // Q_G acts on the last axis of M̃ = Ãᵀ G Q_G: rotate G's P rows before the product or M's R rows after it,
-        // whichever is fewer (LeNet-5's first convolution: P = 576 locations, R = 26).
-        const gt = rotateAfter ? gs : rotG(gs);
-        const gByExample = tf.transpose(gt, [1, 2, 0, 3]).reshape([size, p, c * o]) as tf.Tensor3D;
-        const aT = tf.transpose(at, [0, 2, 1]) as tf.Tensor3D; // [size, R, P]
-        // Wide input factors (LeNet-5's second convolution: R = 501): one 2-D product per example, which the wasm
-        // backend runs ~6× faster than its batched MatMul on these shapes; narrow ones (R = 26) batched.
-        const mt =
-          r >= LOOP_ROWS
-            ? tf.concat(
-                tf
-                  .unstack(aT)
-                  .map((an, n) =>
-                    tf.matMul(
-                      an as tf.Tensor2D,
-                      gByExample.slice([n, 0, 0], [1, p, c * o]).reshape([p, c * o]),
-                    ),
-                  ),
-                0,
-              )
-            : tf.matMul(aT, gByExample); // [size, R, C·O]
-        const rotated = rotateAfter ? rotG(mt.reshape([size, r, c, o])) : mt.reshape([size, r, c, o]);
-        return tf.sum(tf.mul(tf.square(rotated), weights), [1, 3]) as tf.Tensor2D;
-      }),
-    );
-  }
-  weights.dispose();
-  if (chunks.length === 1) return chunks[0];
-  const out = tf.concat(chunks, 0) as tf.Tensor2D;
-  tf.dispose(chunks);
-  return out;
+  const rotateFirst = p < r;
+  const step = Math.max(1, Math.floor(VARIANCE_CHUNK_VALUES / (c * o * Math.max(r, p))));
+  return tf.tidy(() => {
+    // The rotations before the product run over the whole batch: one large, efficient matrix product each.
+    const aRot = rotateFirst && qa ? tf.matMul(a.reshape([m * p, r]), qa) : a;
+    const gRot = rotateFirst && qg ? tf.matMul(g.reshape([-1, o]), qg) : g;
+    // Per-example operands are cut out in JavaScript: the wasm backend's slice copies its whole input each time.
+    const aValues = aRot.dataSync();
+    const gValues = gRot.dataSync();
+    // vec(D⁻¹ᵀ): the weights of the squared entries of M̃ᵀ, row-major over (j, i).
+    const weights = tf.transpose(dinv).reshape([o * r, 1]);
+    const chunks: tf.Tensor[] = [];
+    const gT = new Float32Array(c * o * p);
+    for (let s = 0; s < m; s += step) {
+      const size = Math.min(step, m - s);
+      const products: tf.Tensor[] = [];
+      for (let n = s; n < s + size; n++) {
+        // G̃_nᵀ `[C·O, P]` from G̃ `[C, M, P, O]`.
+        for (let k = 0; k < c; k++) {
+          const base = (k * m + n) * p * o;
+          for (let q = 0; q < p; q++) {
+            const from = base + q * o;
+            for (let j = 0; j < o; j++) gT[(k * o + j) * p + q] = gValues[from + j];
+          }
+        }
+        const an = tf.tensor2d(aValues.subarray(n * p * r, (n + 1) * p * r), [p, r]);
+        products.push(tf.matMul(tf.tensor2d(gT, [c * o, p]), an)); // M̃_nᵀ, rows (c, j), columns i
+      }
+      let mt = tf.stack(products); // [size, C·O, R]
+      if (!rotateFirst && qa) mt = tf.matMul(mt.reshape([size * c * o, r]), qa);
+      if (!rotateFirst && qg) {
+        // Q_G acts on j: bring j last, rotate, and put it back in front of i.
+        const jLast = tf.transpose(mt.reshape([size * c, o, r]), [0, 2, 1]).reshape([-1, o]);
+        mt = tf.transpose(tf.matMul(jLast, qg).reshape([size * c, r, o]), [0, 2, 1]);
+      }
+      chunks.push(tf.matMul(tf.square(mt).reshape([size * c, o * r]), weights));
+    }
+    return (chunks.length === 1 ? chunks[0] : tf.concat(chunks, 0)).reshape([m, c]) as tf.Tensor2D;
+  });
 }
 
 /** Sums per-layer `[M, C]` variances, disposing the parts. */
