@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { convInputGradient } from './convInputGradient.js';
+import { type ConvGeometry, convInputGradient } from './convInputGradient.js';
 import {
   flattenLayers,
   isSoftmaxLayer,
@@ -284,7 +284,7 @@ export function chainPreactivationGradients(
           d =
             l.kind === 'dense'
               ? tf.matMul(dz as tf.Tensor2D, tf.transpose(kernel as tf.Tensor2D))
-              : convInputGradient(dz as tf.Tensor4D, kernel as tf.Tensor4D, shapeIn, l.conv!);
+              : convolutionInputGradient(dz as tf.Tensor4D, kernel as tf.Tensor4D, shapeIn, l.conv!);
         } else if (s.kind === 'activation') {
           d = r.derivative ? timesPerExample(d, r.derivative, k) : d;
         } else if (s.kind === 'pool') {
@@ -302,6 +302,22 @@ export function chainPreactivationGradients(
     for (const r of records) tf.dispose([r.derivative, r.poolMask]);
   }
   return { logits: logits!, inputs, gradients };
+}
+
+/**
+ * dx of a convolution: the wasm backend's Conv2DBackpropInput (`conv2dTranspose`) without dilation — ~1.5× faster
+ * than the forward full correlation on LeNet-5's second convolution, which also pays for padding its input — and
+ * {@link convInputGradient} with dilation (which `conv2dTranspose` does not take).
+ */
+function convolutionInputGradient(
+  dy: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  inputShape: number[],
+  g: ConvGeometry,
+): tf.Tensor {
+  if (g.dilations[0] !== 1 || g.dilations[1] !== 1) return convInputGradient(dy, kernel, inputShape, g);
+  const [n, h, w, c] = inputShape;
+  return tf.conv2dTranspose(dy, kernel, [n, h, w, c], g.strides, g.padding);
 }
 
 /** Routes pooled cotangents `[K·M, H', W', C]` back to the pooling input `[K·M, H, W, C]`. */

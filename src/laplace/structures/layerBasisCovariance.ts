@@ -109,11 +109,12 @@ export function layerBasisVariance(
       const products: tf.Tensor[] = [];
       for (let n = s; n < s + size; n++) {
         // G̃_nᵀ `[C·O, P]` from G̃ `[C, M, P, O]`.
+        // Rows written contiguously, reads strided by O (the other order is ~10× slower for P = 576).
         for (let k = 0; k < c; k++) {
           const base = (k * m + n) * p * o;
-          for (let q = 0; q < p; q++) {
-            const from = base + q * o;
-            for (let j = 0; j < o; j++) gT[(k * o + j) * p + q] = gValues[from + j];
+          for (let j = 0; j < o; j++) {
+            const row = (k * o + j) * p;
+            for (let q = 0, from = base + j; q < p; q++, from += o) gT[row + q] = gValues[from];
           }
         }
         const an = tf.tensor2d(aValues.subarray(n * p * r, (n + 1) * p * r), [p, r]);
