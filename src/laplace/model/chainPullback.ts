@@ -101,7 +101,10 @@ interface StepRecord {
   readonly inputShape: number[];
   /** Derivative of the activation at the step's output, `[M, ...]` (affine/activation steps). */
   readonly derivative?: tf.Tensor;
-  /** One-hot position of each window's first maximum, `[M, H'·ph, W'·pw, C]` (max pooling). */
+  /**
+   * One-hot position of each window's first maximum, `[M, H'·ph, W'·pw, C]` (max pooling), times the activation
+   * derivative of the step below when that was folded in.
+   */
   readonly poolMask?: tf.Tensor;
 }
 
@@ -254,8 +257,16 @@ export function chainPreactivationGradients(
           const y = s.max
             ? tf.maxPool(h as tf.Tensor4D, s.size, s.size, 'valid')
             : tf.avgPool(h as tf.Tensor4D, s.size, s.size, 'valid');
-          const poolMask = backward && s.max ? tf.keep(maxPoolMask(h as tf.Tensor4D, y, s.size)) : undefined;
-          records.push({ inputShape, poolMask });
+          let poolMask = backward && s.max ? maxPoolMask(h as tf.Tensor4D, y, s.size) : undefined;
+          const below = records[i - 1];
+          if (poolMask && below?.derivative && i - 1 >= lowest) {
+            // Fold the activation derivative of the step below into the mask: one pass less over the largest
+            // cotangents (relu′ ⊙ mask is what reaches the pre-activation).
+            poolMask = tf.mul(poolMask, cropTo(below.derivative as tf.Tensor4D, poolMask.shape));
+            below.derivative.dispose();
+            records[i - 1] = { ...below, derivative: undefined };
+          }
+          records.push({ inputShape, poolMask: poolMask && tf.keep(poolMask) });
           h = y;
         } else if (s.kind === 'reshape') {
           const out = s.layer.computeOutputShape([null, ...inputShape.slice(1)]) as (number | null)[];
@@ -276,6 +287,7 @@ export function chainPreactivationGradients(
         const r = records[i];
         const shapeIn = [k * m, ...r.inputShape.slice(1)];
         if (s.kind === 'affine') {
+          // A derivative folded into the pooling mask above has already been applied.
           const dz = r.derivative ? timesPerExample(d, r.derivative, k) : d;
           const l = s.layer;
           if (wanted.has(l.name)) gradients.set(l.name, tf.keep(dz.reshape([k, m, -1, l.outputSize])));
@@ -318,6 +330,12 @@ function convolutionInputGradient(
   if (g.dilations[0] !== 1 || g.dilations[1] !== 1) return convInputGradient(dy, kernel, inputShape, g);
   const [n, h, w, c] = inputShape;
   return tf.conv2dTranspose(dy, kernel, [n, h, w, c], g.strides, g.padding);
+}
+
+/** The leading `[M, H, W, C]` block of `t` (pooling ignores the rows and columns beyond whole windows). */
+function cropTo(t: tf.Tensor4D, shape: number[]): tf.Tensor {
+  const [m, h, w, c] = shape;
+  return t.shape[1] === h && t.shape[2] === w ? t : t.slice([0, 0, 0, 0], [m, h, w, c]);
 }
 
 /** Routes pooled cotangents `[K·M, H', W', C]` back to the pooling input `[K·M, H, W, C]`. */

@@ -11,7 +11,13 @@ import { unitCotangents } from '../likelihood.js';
 import { matMul64, transpose64 } from '../matrix/denseFloat64.js';
 import { laplaceLayout } from '../model/laplaceLayers.js';
 import { disposeQuantities, preactivationGradients } from '../model/preactivationGradients.js';
-import { maxRelativeError, randomInputs, randomLabels, tinyConvNet } from '../test-utils.js';
+import {
+  finiteDifferenceJacobian,
+  maxRelativeError,
+  randomInputs,
+  randomLabels,
+  tinyConvNet,
+} from '../test-utils.js';
 import { diagonalPosterior } from './diagonalPosterior.js';
 import { fullPosterior } from './fullPosterior.js';
 import { kroneckerEigen, kroneckerPosterior } from './kroneckerPosterior.js';
@@ -246,5 +252,78 @@ describe('layerBasisVariance', () => {
       expect(tf.memory().numTensors).toBe(before);
       tf.dispose([a, g, qa, qg, dinv]);
     }
+  });
+});
+
+describe('GLM variance on a ReLU/max-pool conv net (the hand-written pullback and per-example products)', () => {
+  it('equals diag(J Σ Jᵀ) with J from central finite differences and Σ the dense Kronecker covariance', () => {
+    const init = (seed: number) => tf.initializers.glorotNormal({ seed });
+    const bias = (seed: number) => tf.initializers.randomNormal({ mean: 0.1, stddev: 0.1, seed });
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({
+          inputShape: [10, 10, 1],
+          filters: 3,
+          kernelSize: 3,
+          activation: 'relu',
+          kernelInitializer: init(1),
+          biasInitializer: bias(2),
+        }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.conv2d({
+          filters: 4,
+          kernelSize: 3,
+          activation: 'relu',
+          kernelInitializer: init(3),
+          biasInitializer: bias(4),
+        }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.flatten(),
+        tf.layers.dense({
+          units: 5,
+          activation: 'relu',
+          kernelInitializer: init(5),
+          biasInitializer: bias(6),
+        }),
+        tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: init(7) }),
+      ],
+    });
+    const layout = laplaceLayout(model);
+    const d = layout.totalParams;
+    const parts = splitByLayer(
+      layout.layers,
+      Int32Array.from({ length: d }, (_, i) => i),
+    );
+    const kron = { curvature: emptyCurvature('kron', parts), stats: emptyStats() };
+    accumulateFromBatches(
+      model,
+      layout,
+      parts,
+      [{ x: randomInputs(12, [10, 10, 1], 3), y: randomLabels(12, 3, 4), size: 12 }],
+      { likelihood: 'classification', type: 'ggn' },
+      kron,
+    );
+    const post = kroneckerPosterior(
+      kroneckerEigen(kron.curvature as KroneckerCurvature),
+      parts,
+      layout.layers.map((_, i) => 0.3 + i),
+    );
+    const m = 4;
+    const xt = randomInputs(m, [10, 10, 1], 22);
+    const fd = finiteDifferenceJacobian(model, layout, xt, 1e-3); // [M][C][D]
+    const q = preactivationGradients(model, layout, layout.layers, xt, unitCotangents);
+    const got = post.functionalVariance(q).dataSync();
+    const expected = new Float64Array(m * 3);
+    for (let n = 0; n < m; n++)
+      for (let c = 0; c < 3; c++) {
+        const row = fd.jac.subarray((n * 3 + c) * d, (n * 3 + c + 1) * d);
+        const sj = post.covarianceTimes(Float64Array.from(row));
+        let s = 0;
+        for (let p = 0; p < d; p++) s += row[p] * sj[p];
+        expected[n * 3 + c] = s;
+      }
+    expect(maxRelativeError(got, expected)).toBeLessThan(5e-3);
+    disposeQuantities(q);
+    post.dispose();
   });
 });
