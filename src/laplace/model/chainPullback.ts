@@ -122,21 +122,13 @@ function upsample(y: tf.Tensor4D, size: [number, number]): tf.Tensor4D {
     .reshape([m, oh * ph, ow * pw, c]) as tf.Tensor4D;
 }
 
-const windowPriorities = new Map<string, tf.Tensor>();
-
 /** `[1, H'·ph, W'·pw, 1]`: ph·pw − (position in the window, row-major), so earlier positions rank higher. */
 function windowPriority(oh: number, ow: number, size: [number, number]): tf.Tensor {
   const [ph, pw] = size;
-  const key = `${oh},${ow},${ph},${pw}`;
-  let t = windowPriorities.get(key);
-  if (!t) {
-    const values = new Float32Array(oh * ph * ow * pw);
-    for (let y = 0; y < oh * ph; y++)
-      for (let x = 0; x < ow * pw; x++) values[y * ow * pw + x] = ph * pw - ((y % ph) * pw + (x % pw));
-    t = tf.keep(tf.tensor4d(values, [1, oh * ph, ow * pw, 1]));
-    windowPriorities.set(key, t);
-  }
-  return t;
+  const values = new Float32Array(oh * ph * ow * pw);
+  for (let y = 0; y < oh * ph; y++)
+    for (let x = 0; x < ow * pw; x++) values[y * ow * pw + x] = ph * pw - ((y % ph) * pw + (x % pw));
+  return tf.tensor4d(values, [1, oh * ph, ow * pw, 1]);
 }
 
 /**
