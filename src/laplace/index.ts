@@ -4,8 +4,9 @@
  * - Fitting and using a posterior: {@link fitLaplace}, {@link LaplacePosterior} (predictive, evidence, prior
  *   precision, sampling, sequential updates, save/load, pruning scores).
  * - Which weights: {@link WeightSubset} (all, last layer, layers by name, indices, subnetwork strategies).
- * - How curvature is computed: per-layer inputs and pre-activation gradients (`preactivationGradients`), GGN and
- *   empirical Fisher in diagonal, Kronecker and full form (`accumulateFromBatches`).
+ * - How curvature is computed: per-layer inputs and pre-activation gradients (`preactivationGradients`; for chain
+ *   models one forward pass and a hand-written backward pass, `chainPreactivationGradients`), GGN and empirical
+ *   Fisher in diagonal, Kronecker and full form (`accumulateFromBatches`).
  * - How it is stored and inverted: `diagonalPosterior`, `kroneckerPosterior`, `fullPosterior`.
  * - How predictions use it: `probitSoftmax`, `monteCarloSoftmax`, `sampledNetworkLogits`.
  * - Pruning from the marginals: `laplacePruningScores`, `pruningMask`, `obsUpdate`, `layerMasks`; the scalable
@@ -34,7 +35,9 @@ export {
   disposeQuantities,
   type CotangentFn,
   type LayerQuantities,
+  type PullbackMethod,
 } from './model/preactivationGradients.js';
+export { chainPlan, chainPreactivationGradients, type ChainPlan } from './model/chainPullback.js';
 export { ggnCotangents, unitCotangents, lossGradientCotangents } from './likelihood.js';
 export { layerJacobian, subsetJacobian, splitByLayer, type LayerSubset } from './curvature/layerJacobian.js';
 export {
