@@ -84,7 +84,7 @@ async function main(): Promise<void> {
   for (let s = 0; s < test.n; s += glmBatch) {
     const batch = sliceBatch(test, s, Math.min(test.n, s + glmBatch));
     const p = posterior.predict(batch.x, { method: 'glm', link: 'probit', batchSize: glmBatch });
-    sum += p.sum().arraySync() as number;
+    sum += tf.tidy(() => p.sum().arraySync() as number);
     tf.dispose([p, batch.x, batch.y]);
   }
   const predictCpu = cpuSince(start);
