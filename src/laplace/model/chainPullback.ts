@@ -208,9 +208,10 @@ function augmentedInput(l: LaplaceLayer, x: tf.Tensor): tf.Tensor3D {
  * and TF.js's gradient functions re-derive what the forward pass knew. Here the forward pass runs once and keeps, per
  * step, the activation's derivative (read off the output: relu′ = [y > 0], tanh′ = 1 − y², σ′ = y(1 − y)) and each
  * max-pooling window's first maximum; the backward pass then carries `[K·M, ...]` cotangents down by the transposed
- * maps — dz = dy ⊙ act′, dx = dz Wᵀ (Dense), the input gradient of the convolution as a forward convolution
- * (`convInputGradient`), and the pooling gradient by broadcasting over the window — and stops at the lowest covered
- * layer that needs a backward pass.
+ * maps — dz = dy ⊙ act′, dx = dz Wᵀ (Dense), the transposed convolution (Conv2D), and the pooling gradient by
+ * broadcasting over the window, with the derivative of the activation below a max pool folded into its mask — and
+ * stops at the lowest covered layer that needs a backward pass. Gradients equal the taped path's to float32 rounding
+ * (`chainPullback.test.ts`); on LeNet-5 (10 classes, batch 100) it takes ~5–6 ms of CPU per image instead of ~11.
  */
 export function chainPreactivationGradients(
   plan: ChainPlan,
