@@ -38,6 +38,7 @@ import {
 import type { PosteriorStructure } from './structures/posteriorStructure.js';
 import { isSubnetwork, resolveSubset, type WeightSubset } from './subset.js';
 import { checkFullCovarianceSize } from './fullCovarianceLimit.js';
+import { exampleChunks } from './exampleChunks.js';
 
 /** Options of {@link fitLaplace}. */
 export interface FitLaplaceOptions {
@@ -329,8 +330,7 @@ export class LaplacePosterior {
             this.structure.sampleDeviation(options.random ?? getGlobalRandom()),
           )
         : undefined;
-    for (let s = 0; s < x.shape[0]; s += batch) {
-      const xc = x.slice(s, Math.min(batch, x.shape[0] - s));
+    for (const xc of exampleChunks(x, batch)) {
       if (deviations) {
         const f = sampledNetworkLogits(this.model, this.layout, this.parts, this.state.theta, deviations, xc);
         const { mean, variance } = tf.moments(f, 0);
@@ -387,8 +387,7 @@ export class LaplacePosterior {
 
   private mapChunks(x: tf.Tensor, batch: number, fn: (xc: tf.Tensor) => tf.Tensor2D): tf.Tensor2D {
     const parts: tf.Tensor2D[] = [];
-    for (let s = 0; s < x.shape[0]; s += batch) {
-      const xc = x.slice(s, Math.min(batch, x.shape[0] - s));
+    for (const xc of exampleChunks(x, batch)) {
       parts.push(fn(xc));
       xc.dispose();
     }
