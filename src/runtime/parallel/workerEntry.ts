@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 // Registers the Bayesian layers with TF.js serialization, so replicas of Bayesian models can be rebuilt.
 import '../../variational/index.js';
 import { initBackend, type BackendName } from '../backend.js';
+import { laplacePredictTasks } from './laplacePredictWorker.js';
 import { laplaceTasks } from './laplaceWorker.js';
 import { predictTasks } from './predictWorker.js';
 import { trainTasks } from './trainWorker.js';
@@ -21,6 +22,7 @@ const tasks: Record<string, (payload: never) => unknown> = {
   ...trainTasks,
   ...predictTasks,
   ...laplaceTasks,
+  ...laplacePredictTasks,
 };
 
 const ready = (async () => {
