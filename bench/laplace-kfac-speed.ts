@@ -6,9 +6,13 @@
  * - the linearised (GLM) probit predictive (forward pass, one backward pass per class, J Σ Jᵀ's diagonal per layer).
  * CPU time, not wall time: the benchmark machines are shared. The prior precision is fixed (the evidence optimisation
  * is timed by `laplace-lenet5.ts`).
+ * With `--predict-workers N` the same predictive is also computed by `predictLaplaceParallel` on N worker threads, and
+ * both are reported in wall seconds per 1000 images next to the CPU seconds of all the process's threads (the main
+ * thread's CPU time alone says nothing about the workers'); the pool is started and warmed up on one batch per worker
+ * before the clock runs (both reported apart), and the two results are compared.
  *
  *   npx tsx bench/laplace-kfac-speed.ts --model /work/runs/lenet5-map [--train-n 2000] [--test-n 1000] \
- *       [--fit-batch-size 100] [--glm-batch-size 100] [--prior 1] [--json]
+ *       [--fit-batch-size 100] [--glm-batch-size 100] [--prior 1] [--predict-workers 2] [--json]
  */
 import * as tf from '@tensorflow/tfjs';
 import { stat } from 'node:fs/promises';
@@ -19,9 +23,12 @@ import {
   initBackend,
   loadImageDataset,
   loadModel,
+  predictLaplaceParallel,
   sliceBatch,
   splitOutputActivation,
   subsetDataset,
+  WorkerPool,
+  type LaplacePosterior,
 } from '../src/index.js';
 import { backendLine, peakRssMiB } from './lib/measure.js';
 
@@ -60,7 +67,8 @@ async function main(): Promise<void> {
   const fitBatch = Number(argValue('fit-batch-size', '100'));
   const glmBatch = Number(argValue('glm-batch-size', '100'));
   const prior = Number(argValue('prior', '1'));
-  await initBackend();
+  const predictWorkers = Number(argValue('predict-workers', '0'));
+  const backend = await initBackend();
   const splits = await loadImageDataset(argValue('data', 'fashion-mnist'), { download: false });
   const train = head(splits.train!, trainN);
   const test = head(splits.test!, testN);
@@ -80,14 +88,22 @@ async function main(): Promise<void> {
   const eigenCpu = cpuSince(start);
 
   start = process.cpuUsage();
+  const wallStart = performance.now();
   let sum = 0;
+  const singleProbs: Float32Array[] = [];
   for (let s = 0; s < test.n; s += glmBatch) {
     const batch = sliceBatch(test, s, Math.min(test.n, s + glmBatch));
     const p = posterior.predict(batch.x, { method: 'glm', link: 'probit', batchSize: glmBatch });
     sum += tf.tidy(() => p.sum().arraySync() as number);
+    if (predictWorkers > 0) singleProbs.push(p.dataSync() as Float32Array);
     tf.dispose([p, batch.x, batch.y]);
   }
   const predictCpu = cpuSince(start);
+  const predictWall = (performance.now() - wallStart) / 1000;
+  const parallel =
+    predictWorkers > 0
+      ? await timeParallelPredict(posterior, test, glmBatch, predictWorkers, backend.name, singleProbs)
+      : undefined;
   posterior.dispose();
   const out = {
     benchmark: 'laplace-kfac-speed',
@@ -100,6 +116,16 @@ async function main(): Promise<void> {
     fitCpuSecondsPer1000: (1000 * fitCpu) / train.n,
     eigenCpuSeconds: eigenCpu,
     predictCpuSecondsPer1000: (1000 * predictCpu) / test.n,
+    predictWallSecondsPer1000: (1000 * predictWall) / test.n,
+    ...(parallel && {
+      predictWorkers,
+      parallelPoolStartSeconds: parallel.poolStartSeconds,
+      parallelWarmUpSeconds: parallel.warmUpSeconds,
+      parallelPredictWallSecondsPer1000: (1000 * parallel.wallSeconds) / test.n,
+      parallelPredictCpuSecondsPer1000: (1000 * parallel.cpuSeconds) / test.n,
+      parallelSpeedup: predictWall / parallel.wallSeconds,
+      parallelMaxAbsDifference: parallel.maxAbsDifference,
+    }),
     probabilitySumPerImage: sum / test.n,
     peakRssMiB: peakRssMiB(),
     tensors: `${tensorsBefore}→${tf.memory().numTensors}`,
@@ -114,8 +140,69 @@ async function main(): Promise<void> {
       `GLM probit predictive: ${out.predictCpuSecondsPer1000.toFixed(2)} CPU s per 1000 test images ` +
         `(${test.n} images, batch ${glmBatch}); probabilities sum to ${out.probabilitySumPerImage.toFixed(6)} per image`,
     );
+    if (parallel) {
+      console.log(
+        `GLM probit predictive, wall s per 1000 test images: ${out.predictWallSecondsPer1000.toFixed(2)} on the main ` +
+          `thread, ${out.parallelPredictWallSecondsPer1000?.toFixed(2)} on ${predictWorkers} workers ` +
+          `(×${out.parallelSpeedup?.toFixed(2)}; ${out.parallelPredictCpuSecondsPer1000?.toFixed(2)} CPU s of all ` +
+          `threads; pool start ${parallel.poolStartSeconds.toFixed(2)} s, ` +
+          `warm-up ${parallel.warmUpSeconds.toFixed(2)} s; ` +
+          `max |Δp| ${parallel.maxAbsDifference})`,
+      );
+    }
   }
   console.log(JSON.stringify(out));
+}
+
+/**
+ * Wall seconds of the GLM probit predictive over `test` on `workers` worker threads (pool started beforehand) and the
+ * largest difference from the main thread's probabilities `single` (batches of the same size, so it should be 0).
+ */
+async function timeParallelPredict(
+  posterior: LaplacePosterior,
+  test: Dataset,
+  batchSize: number,
+  workers: number,
+  backend: string,
+  single: readonly Float32Array[],
+): Promise<{
+  poolStartSeconds: number;
+  warmUpSeconds: number;
+  wallSeconds: number;
+  cpuSeconds: number;
+  maxAbsDifference: number;
+}> {
+  let start = performance.now();
+  const pool = await WorkerPool.start({ workers, backend });
+  const poolStartSeconds = (performance.now() - start) / 1000;
+  try {
+    // A fresh worker's first predictive costs seconds more CPU (kernel set-up, wasm heap growth) than later ones, which
+    // the main thread has already paid during the fit: one batch per worker first, timed apart.
+    const warm = sliceBatch(test, 0, Math.min(test.n, batchSize * workers));
+    start = performance.now();
+    tf.dispose(await predictLaplaceParallel(posterior, warm.x, { batchSize, pool }));
+    const warmUpSeconds = (performance.now() - start) / 1000;
+    tf.dispose([warm.x, warm.y]);
+    const all = sliceBatch(test, 0, test.n);
+    start = performance.now();
+    const cpuStart = process.cpuUsage();
+    const p = await predictLaplaceParallel(posterior, all.x, { batchSize, pool });
+    const wallSeconds = (performance.now() - start) / 1000;
+    // Process-wide: the main thread's and every worker's.
+    const cpuSeconds = cpuSince(cpuStart);
+    const values = p.dataSync();
+    tf.dispose([p, all.x, all.y]);
+    let maxAbsDifference = 0;
+    let offset = 0;
+    for (const part of single) {
+      for (let i = 0; i < part.length; i++)
+        maxAbsDifference = Math.max(maxAbsDifference, Math.abs(part[i] - values[offset + i]));
+      offset += part.length;
+    }
+    return { poolStartSeconds, warmUpSeconds, wallSeconds, cpuSeconds, maxAbsDifference };
+  } finally {
+    await pool.terminate();
+  }
 }
 
 main().catch((err: unknown) => {

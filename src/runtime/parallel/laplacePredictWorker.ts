@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { LaplacePosterior } from '../../laplace/laplacePosterior.js';
 import { decodeLaplaceState } from '../../laplace/serialization.js';
+import type { KroneckerEigen } from '../../laplace/structures/kroneckerPosterior.js';
+import { adoptKroneckerEigens } from './kroneckerEigenTransfer.js';
 import { restoreModel, type ModelSnapshot } from './modelSnapshot.js';
 
 /** One worker's share of a Laplace GLM predictive: the examples `[start, end)`. */
@@ -9,6 +11,8 @@ export interface LaplacePredictTask {
   /** The posterior's state as `encodeLaplaceState` writes it: the JSON header and the binary arrays (shared). */
   readonly stateJson: string;
   readonly stateBin: Uint8Array;
+  /** A Kronecker posterior's factor eigendecompositions, computed once by the main thread. */
+  readonly kroneckerEigens?: KroneckerEigen[];
   /** Inputs, row-major `[n, ...featureShape]`, in shared memory. */
   readonly x: Float32Array;
   readonly featureShape: readonly number[];
@@ -27,6 +31,7 @@ async function laplacePredictTask(task: LaplacePredictTask): Promise<number> {
     model,
     decodeLaplaceState(task.stateJson, task.stateBin, 'the posterior sent to a worker'),
   );
+  if (task.kroneckerEigens) adoptKroneckerEigens(posterior, task.kroneckerEigens);
   try {
     if (task.end <= task.start) return 0;
     const featureSize = task.featureShape.reduce((a, b) => a * b, 1);

@@ -3,6 +3,7 @@ import type { LaplacePosterior, LaplacePredictOptions } from '../../laplace/lapl
 import { encodeLaplaceState } from '../../laplace/serialization.js';
 import { BayescompError, requireConfig } from '../../util/errors.js';
 import { backendInfo, initBackend } from '../backend.js';
+import { kroneckerEigensOf } from './kroneckerEigenTransfer.js';
 import { laplaceStateOf } from './laplaceWorker.js';
 import type { LaplacePredictTask } from './laplacePredictWorker.js';
 import { snapshotModel } from './modelSnapshot.js';
@@ -22,8 +23,9 @@ export interface ParallelLaplacePredictOptions extends LaplacePredictOptions {
 /**
  * `posterior.predict(x, options)` for the linearised (GLM) predictive with the probit link — p(y|x) ≈
  * softmax(f(x;θ*) / √(1 + π/8 · diag(J Σ Jᵀ))) (Immer et al. 2021; seed 002 eq. 18) — or, for regression, the
- * predictive mean f(x;θ*), with the examples split between worker threads. The posterior (its encoded state) and the
- * model are sent to every worker once per call; the inputs and the output live in shared memory. Worker w takes a
+ * predictive mean f(x;θ*), with the examples split between worker threads. The posterior (its encoded state, and for
+ * a Kronecker posterior the eigendecompositions of its factors, computed once here rather than in every worker) and
+ * the model are sent to every worker once per call; the inputs and the output live in shared memory. Worker w takes a
  * contiguous run of whole batches of `batchSize` examples, so every batch is the one the single-thread predict
  * forms, the same kernels run on the same numbers, and the result equals `posterior.predict` bit for bit. The
  * Monte-Carlo predictives ('mc' link, 'nn' method) draw from one random stream across all batches and are refused.
@@ -60,6 +62,7 @@ export async function predictLaplaceParallel(
   const { json, bin } = encodeLaplaceState(laplaceStateOf(posterior));
   const stateBin = new Uint8Array(new SharedArrayBuffer(bin.byteLength));
   stateBin.set(bin);
+  const kroneckerEigens = kroneckerEigensOf(posterior);
   const snapshot = snapshotModel(posterior.model);
   const inputs = sharedFloat32(x.dataSync() as Float32Array);
   const out = sharedFloat32(n * outputs);
@@ -73,6 +76,7 @@ export async function predictLaplaceParallel(
         snapshot,
         stateJson: json,
         stateBin,
+        kroneckerEigens,
         x: inputs,
         featureShape: x.shape.slice(1),
         out,
