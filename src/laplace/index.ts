@@ -54,7 +54,13 @@ export type { FullCurvature } from './curvature/fullCurvature.js';
 export type { PosteriorStructure } from './structures/posteriorStructure.js';
 export { diagonalPosterior } from './structures/diagonalPosterior.js';
 export { fullPosterior } from './structures/fullPosterior.js';
-export { kroneckerPosterior, kroneckerEigen, type KroneckerPrior } from './structures/kroneckerPosterior.js';
+export {
+  kroneckerPosterior,
+  kroneckerEigen,
+  type KroneckerEigen,
+  type KroneckerPrior,
+} from './structures/kroneckerPosterior.js';
+export type { LaplaceState } from './serialization.js';
 export { probitSoftmax, probitSoftmaxFromVariance, monteCarloSoftmax } from './predictive/outputSamplers.js';
 export { layerBasisCovariance, layerBasisVariance } from './structures/layerBasisCovariance.js';
 export { sampledNetworkLogits } from './predictive/sampledNetworks.js';

@@ -2,7 +2,6 @@ import { BayescompError } from '../util/errors.js';
 import type { KroneckerCurvature } from './curvature/kroneckerCurvature.js';
 import type { LaplacePosterior } from './laplacePosterior.js';
 import { curvatureScale } from './likelihood.js';
-import type { LaplaceState } from './serialization.js';
 import { expandLayerPrior } from './structures/diagonalPosterior.js';
 import type { KroneckerPrior } from './structures/kroneckerPosterior.js';
 
@@ -280,7 +279,7 @@ export function kroneckerLayerObs(
 
 /** The Kronecker precision of each covered layer of a fitted posterior, in part order. */
 export function kroneckerPrecisionLayers(posterior: LaplacePosterior): KroneckerPrecisionLayer[] {
-  const state = laplaceState(posterior);
+  const state = posterior.fittedState;
   if (state.curvature.structure !== 'kron')
     throw new BayescompError(
       'bad-config',
@@ -306,14 +305,6 @@ export function kroneckerPrecisionLayers(posterior: LaplacePosterior): Kronecker
 }
 
 /**
- * The posterior's own state: the OBS update needs the curvature factors themselves, which {@link LaplacePosterior}
- * keeps private (its structure only offers products with Σ).
- */
-function laplaceState(posterior: LaplacePosterior): LaplaceState {
-  return (posterior as unknown as { state: LaplaceState }).state;
-}
-
-/**
  * OBS update of all covered weights of a fitted Laplace posterior given a keep mask over them (subset order, as
  * {@link LaplacePosterior.pruningScores} indexes them). Returns the updated covered weights (zero where pruned):
  * - Kronecker: {@link kroneckerLayerObs} per layer (layers are independent blocks of P);
@@ -335,7 +326,7 @@ function laplaceObsConditional(
   options: KroneckerObsOptions,
   withVariance: boolean,
 ): { weights: Float64Array; variance?: Float64Array } {
-  const state = laplaceState(posterior);
+  const state = posterior.fittedState;
   const mean = posterior.mean;
   if (keep.length !== mean.length)
     throw new BayescompError(

@@ -116,6 +116,31 @@ export class LaplacePosterior {
     this.parts = splitByLayer(this.layout.layers, state.indices);
   }
 
+  /**
+   * The fitted state itself (curvature, prior, statistics), as `save` encodes it: for the Optimal-Brain-Surgeon update,
+   * which needs the curvature factors, and for handing the posterior to worker threads. Treat it as read-only.
+   */
+  get fittedState(): Readonly<LaplaceState> {
+    return this.state;
+  }
+
+  /**
+   * The eigendecompositions of a Kronecker posterior's factors (computed once and cached; undefined for other
+   * structures). They are the costly part of building the posterior, so worker threads receive them rather than
+   * recomputing them.
+   */
+  kroneckerEigendecompositions(): KroneckerEigen[] | undefined {
+    const c = this.state.curvature;
+    if (c.structure !== 'kron') return undefined;
+    return (this.kronEigens ??= kroneckerEigen(c));
+  }
+
+  /** Adopts eigendecompositions computed elsewhere from the same factors (see {@link kroneckerEigendecompositions}). */
+  adoptKroneckerEigendecompositions(eigens: KroneckerEigen[]): void {
+    this.kronEigens = eigens;
+    this.invalidate();
+  }
+
   get likelihood(): LaplaceLikelihood {
     return this.state.likelihood;
   }

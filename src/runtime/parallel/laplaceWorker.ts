@@ -12,12 +12,9 @@ export interface LaplaceTask {
   readonly options: FitLaplaceOptions;
 }
 
-/**
- * The fitted state of a posterior. `LaplacePosterior` keeps it private; a public accessor (or a method merging two
- * posteriors' curvatures) in `src/laplace` should replace this read.
- */
+/** The fitted state of a posterior (what `LaplacePosterior.save` encodes), to send to the workers. */
 export function laplaceStateOf(posterior: LaplacePosterior): LaplaceState {
-  return (posterior as unknown as { readonly state: LaplaceState }).state;
+  return posterior.fittedState as LaplaceState;
 }
 
 async function laplaceTask(task: LaplaceTask): Promise<LaplaceState> {
