@@ -261,6 +261,31 @@ describe('classification posteriors', () => {
     ).toBeLessThan(1e-4);
   });
 
+  it('largest-variance selection passes over weights without curvature (an input that is always zero)', () => {
+    const model = tinyMlp(3, 4, 3);
+    // Input 0 is zero on every example: the 4 weights from it get no curvature and keep the prior variance, the
+    // largest of all, yet they never change an output.
+    const dead = tf.tidy(() => tf.concat([tf.zeros([40, 1]), tf.slice(x, [0, 1], [40, 2])], 1));
+    const diag = fitLaplace(model, { x: dead, y }, { hessian: 'diag', priorPrecision: 1 });
+    const v = diag.marginalVariances();
+    const deadWeights = [0, 1, 2, 3]; // kernel row 0 of the first layer in the [kernel; bias] layout
+    const largest = Math.max(...v);
+    deadWeights.forEach((i) => expect(v[i]).toBeCloseTo(largest, 12));
+    const sub = fitLaplace(
+      model,
+      { x: dead, y },
+      { hessian: 'full', priorPrecision: 1, subset: { strategy: 'largestVariance', count: 6 } },
+    );
+    const withCurvature = Array.from(v.keys())
+      .filter((i) => !deadWeights.includes(i))
+      .sort((a, b) => v[b] - v[a])
+      .slice(0, 6)
+      .sort((a, b) => a - b);
+    expect(Array.from(sub.indices)).toEqual(withCurvature);
+    [diag, sub].forEach((f) => f.dispose());
+    dead.dispose();
+  });
+
   it('largest-variance subnetwork selection takes the top diagonal-Laplace variances (seed 002 eq. 12)', () => {
     const model = tinyMlp(3, 4, 3);
     const diag = fitLaplace(model, { x, y }, { hessian: 'diag', priorPrecision: 1 });

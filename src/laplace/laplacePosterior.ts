@@ -587,9 +587,11 @@ export function fitLaplace(
       hessian: 'diag',
       priorPrecision: scalarPrior,
     });
-    const v = all.marginalVariances();
+    const variances = all.marginalVariances();
+    const { curvature } = all.fittedState;
     all.dispose();
-    return v;
+    if (curvature.structure !== 'diag') throw new Error('a diagonal Laplace holds a diagonal curvature');
+    return { variances, curvature: curvature.values };
   });
   if (hessian === 'full') checkFullCovarianceSize(indices.length, options.maxFullCovarianceBytes);
   const parts = splitByLayer(layout.layers, indices);

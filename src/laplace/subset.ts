@@ -4,7 +4,12 @@ import type { LaplaceLayout } from './model/laplaceLayers.js';
 
 /** How a subnetwork is chosen (Daxberger et al. 2021, seed 002 §5 step 2). */
 export type SubnetworkStrategy =
-  /** The S weights of largest marginal variance under a diagonal Laplace: minimises the Wasserstein bound (seed 002 eq. 12). */
+  /**
+   * The S weights of largest marginal variance under a diagonal Laplace: minimises the Wasserstein bound (seed 002
+   * eq. 12). Weights without curvature (the data never moves them: inputs that are always zero, ReLU units that never
+   * fire) all share the largest variance, the prior's, yet do not change any output; they are taken only after every
+   * weight with curvature.
+   */
   | 'largestVariance'
   /** The S weights of largest |θ*|. */
   | 'largestMagnitude'
@@ -39,15 +44,36 @@ export function topIndices(scores: ArrayLike<number>, count: number): Int32Array
   return order.slice(0, count).sort();
 }
 
+/** A diagonal Laplace over all weights: marginal variances and the curvature (GGN or Fisher diagonal) behind them. */
+export interface DiagonalLaplaceSummary {
+  readonly variances: Float64Array;
+  readonly curvature: Float64Array;
+}
+
 /**
- * Resolves a {@link WeightSubset} to sorted, unique global parameter indices. `diagonalVariances` is called only for
+ * Scores for the `largestVariance` strategy: the marginal variance, with weights whose curvature is zero (relative to
+ * the largest, 1e-12) ranked below every weight that has curvature, in their own variance order.
+ */
+export function largestVarianceScores({ variances, curvature }: DiagonalLaplaceSummary): Float64Array {
+  let maxCurvature = 0;
+  let maxVariance = 0;
+  for (let i = 0; i < curvature.length; i++) {
+    maxCurvature = Math.max(maxCurvature, curvature[i]);
+    maxVariance = Math.max(maxVariance, variances[i]);
+  }
+  const floor = maxCurvature * 1e-12;
+  return variances.map((v, i) => (curvature[i] > floor ? v : v - 2 * maxVariance - 1));
+}
+
+/**
+ * Resolves a {@link WeightSubset} to sorted, unique global parameter indices. `diagonalLaplace` is called only for
  * the `largestVariance` strategy (it fits a diagonal Laplace over all weights); `theta` is the full parameter vector.
  */
 export function resolveSubset(
   subset: WeightSubset,
   layout: LaplaceLayout,
   theta: Float32Array,
-  diagonalVariances: () => Float64Array,
+  diagonalLaplace: () => DiagonalLaplaceSummary,
 ): Int32Array {
   const d = layout.totalParams;
   if (subset === 'all') return Int32Array.from(range(0, d));
@@ -78,7 +104,8 @@ export function resolveSubset(
   if (!(count >= 1 && count <= d) || !Number.isInteger(count)) {
     throw new BayescompError('bad-config', `subnetwork size must be an integer in [1, ${d}], got ${count}`);
   }
-  if (subset.strategy === 'largestVariance') return topIndices(diagonalVariances(), count);
+  if (subset.strategy === 'largestVariance')
+    return topIndices(largestVarianceScores(diagonalLaplace()), count);
   if (subset.strategy === 'largestMagnitude') return topIndices(theta.map(Math.abs), count);
   if (subset.strategy === 'random') {
     return new Random(subset.seed ?? 0).permutation(d).slice(0, count).sort();
