@@ -54,6 +54,7 @@ import {
   subsetDataset,
   type WeightSubset,
 } from '../src/index.js';
+import { largestVarianceScores, topIndices } from '../src/laplace/subset.js';
 import { backendLine, peakRssMiB, printTable, runPytorchReference } from './lib/measure.js';
 
 function argValue(name: string, fallback: string): string {
@@ -294,10 +295,14 @@ async function main(): Promise<void> {
             const t0 = performance.now();
             const lambda = d.posterior.priorPrecision[0];
             const variances = d.posterior.marginalVariances();
-            const order = Int32Array.from({ length: variances.length }, (_, i) => i).sort(
-              (a, b) => variances[b] - variances[a] || a - b,
+            const { curvature } = d.posterior.fittedState;
+            if (curvature.structure !== 'diag')
+              throw new Error('the all-diag row holds a diagonal curvature');
+            // The library's ranking: largest variance among weights with curvature (see `SubnetworkStrategy`).
+            const indices = topIndices(
+              largestVarianceScores({ variances, curvature: curvature.values }),
+              subnetSize,
             );
-            const indices = order.slice(0, subnetSize);
             d.posterior.dispose();
             const posterior = fitLaplace(model, trainAll, {
               subset: { indices },
