@@ -8,7 +8,7 @@ import {
   outputLayer,
 } from './laplaceLayers.js';
 import type { CotangentFn, LayerQuantities } from './preactivationGradients.js';
-import { convPatches } from './tappedForward.js';
+import { convPatches, fusedAffine } from './tappedForward.js';
 
 /** Activations whose derivative {@link chainPreactivationGradients} reads off the layer's output y. */
 const OUTPUT_DERIVATIVES: Record<string, ((y: tf.Tensor) => tf.Tensor) | null> = {
@@ -171,23 +171,7 @@ function affineForward(l: LaplaceLayer, x: tf.Tensor, activation: string): tf.Te
   const fused =
     activation === 'linear' || activation === 'relu' || activation === 'relu6' || activation === 'elu';
   const act = (fused ? activation : 'linear') as tf.fused.Activation;
-  const b = l.useBias ? bias : undefined;
-  let out: tf.Tensor;
-  if (l.kind === 'dense') {
-    out = tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias: b, activation: act });
-  } else {
-    const c = l.conv!;
-    out = tf.fused.conv2d({
-      x: x as tf.Tensor4D,
-      filter: kernel as tf.Tensor4D,
-      strides: c.strides,
-      pad: c.padding,
-      dataFormat: 'NHWC',
-      dilations: c.dilations,
-      bias: b,
-      activation: act,
-    });
-  }
+  const out = fusedAffine(l, x, kernel, l.useBias ? bias : undefined, act);
   return fused ? out : applyActivation(activation, out);
 }
 

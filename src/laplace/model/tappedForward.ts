@@ -154,7 +154,20 @@ function fusedOutput(l: LaplaceLayer, x: tf.Tensor, options: TapOptions, logits:
   const override = options.weights?.get(l.name);
   const kernel = override?.kernel ?? own[0];
   const bias = l.useBias ? (override?.bias ?? own[1]) : undefined;
-  const activation = (logits ? 'linear' : l.activation) as tf.fused.Activation;
+  return fusedAffine(l, x, kernel, bias, (logits ? 'linear' : l.activation) as tf.fused.Activation);
+}
+
+/**
+ * act(x W + b) of a Dense (any leading axes) or Conv2D layer with the given kernel and bias, as one fused TF.js
+ * kernel; `activation` must be one TF.js fuses.
+ */
+export function fusedAffine(
+  l: LaplaceLayer,
+  x: tf.Tensor,
+  kernel: tf.Tensor,
+  bias: tf.Tensor | undefined,
+  activation: tf.fused.Activation,
+): tf.Tensor {
   if (l.kind === 'dense') {
     const lead = x.shape.slice(0, -1);
     return tf.fused
