@@ -218,15 +218,7 @@ async function trainingCase(sweep: 'n' | 'width', size: number, trainSet: Datase
     size,
     forwardFlops: mlpFlops(hidden[0], hidden[1]),
     work: n,
-    cpuSeconds: Math.min(...cpu),
-    wallSeconds: Math.min(...wall),
-    cpuSecondsAll: cpu,
-    wallSecondsAll: wall,
-    tensorsBefore,
-    tensorsAfter,
-    residentTensorBytes,
-    peakTensorBytes: probe.peakBytes,
-    ...memory,
+    ...measured(cpu, wall, tensorsBefore, tensorsAfter, residentTensorBytes, probe.peakBytes, memory),
   };
 }
 
@@ -257,15 +249,7 @@ async function predictiveCase(samples: number, test: Dataset): Promise<CaseResul
     size: samples,
     forwardFlops: LENET300_FLOPS,
     work: mcN * samples,
-    cpuSeconds: Math.min(...cpu),
-    wallSeconds: Math.min(...wall),
-    cpuSecondsAll: cpu,
-    wallSecondsAll: wall,
-    tensorsBefore,
-    tensorsAfter,
-    residentTensorBytes,
-    peakTensorBytes: probe.peakBytes,
-    ...memory,
+    ...measured(cpu, wall, tensorsBefore, tensorsAfter, residentTensorBytes, probe.peakBytes, memory),
   };
 }
 
@@ -519,4 +503,27 @@ function formatNumber(x: number): string {
   if (Math.abs(x) >= 100) return x.toFixed(1);
   if (Math.abs(x) >= 1) return x.toFixed(2);
   return x.toPrecision(3);
+}
+
+/** The timing and memory fields every case reports: the fastest repetition, all repetitions, tensors and memory. */
+function measured<M extends object>(
+  cpu: number[],
+  wall: number[],
+  tensorsBefore: number,
+  tensorsAfter: number,
+  residentTensorBytes: number,
+  peakTensorBytes: number,
+  memory: M,
+) {
+  return {
+    cpuSeconds: Math.min(...cpu),
+    wallSeconds: Math.min(...wall),
+    cpuSecondsAll: cpu,
+    wallSecondsAll: wall,
+    tensorsBefore,
+    tensorsAfter,
+    residentTensorBytes,
+    peakTensorBytes,
+    ...memory,
+  };
 }
