@@ -118,8 +118,27 @@ export interface VariationalSetup {
   readonly samples: number;
   readonly klWeight: KlWeightSchedule;
   readonly initLogSigma2: number;
+  /**
+   * Initial log σ² of the group scales (group-nj: of q(z); group-hs: of the log-normal scale posteriors). Absent: the
+   * family's default, −9 (Louizos et al. 2017 code). Only for the group methods.
+   */
+  readonly groupInitLogSigma2?: number;
   /** log α threshold for pruning; default per method ({@link DEFAULT_PRUNE_THRESHOLDS}). */
   readonly pruneThreshold?: number;
+}
+
+/** Methods whose posterior has group scales (the ones `groupInitLogSigma2` applies to). */
+const GROUP_METHODS: ReadonlySet<VariationalMethod> = new Set(['group-nj', 'group-hs']);
+
+/** The family of `setup.method`, with the group-scale initialisation when one is given. */
+export function methodFamily(setup: Pick<VariationalSetup, 'method' | 'groupInitLogSigma2'>): FamilySpec {
+  const family = METHOD_FAMILIES[setup.method];
+  if (setup.groupInitLogSigma2 === undefined) return family;
+  if (!GROUP_METHODS.has(setup.method))
+    throw new InvalidArgumentError(
+      `--group-init-log-sigma2 applies to group-nj and group-hs, not to ${setup.method}`,
+    );
+  return { ...family, options: { ...family.options, initScaleLogSigma2: setup.groupInitLogSigma2 } };
 }
 
 /**
@@ -136,8 +155,10 @@ export function variationalTraining(
   validate: (model: tf.LayersModel, context: { data?: Dataset }) => Promise<Record<string, number>>;
 } {
   const model = toBayesian(logits, {
-    family: METHOD_FAMILIES[setup.method],
+    family: methodFamily(setup),
     initLogSigma2: setup.initLogSigma2,
+    // The layers' threshold drives validation's pruned metrics, the logged sparsity and `prune`'s default.
+    pruneThreshold: setup.pruneThreshold ?? DEFAULT_PRUNE_THRESHOLDS[setup.method],
   });
   const objective =
     setup.objective === 'renyi'

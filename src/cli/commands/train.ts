@@ -64,6 +64,7 @@ export interface TrainCommandOptions extends TrainSafetyOptions {
   samples: number;
   klWeight: KlWeightSchedule;
   initLogSigma2: number;
+  groupInitLogSigma2?: number;
   evalSamples: number;
   pruneThreshold?: number;
   /** Ensemble members (`--method ensemble`). Default 5. */
@@ -135,6 +136,11 @@ export function registerTrain(program: Command, io: CliIo): void {
       -10,
     )
     .option(
+      '--group-init-log-sigma2 <v>',
+      'initial log σ² of the group scales (group-nj, group-hs; default −9): nearer the pruning threshold, groups the data do not need are pruned in fewer epochs',
+      finiteNumber,
+    )
+    .option(
       '--eval-samples <s>',
       'Monte-Carlo samples of the test-set predictive (variational methods, MC dropout)',
       positiveInt,
@@ -204,6 +210,7 @@ export async function runTrain(options: TrainCommandOptions, io: CliIo): Promise
         samples: options.samples,
         klWeight: options.klWeight,
         initLogSigma2: options.initLogSigma2,
+        groupInitLogSigma2: options.groupInitLogSigma2,
         pruneThreshold: options.pruneThreshold,
       });
   const trained = variational?.model ?? logits;
