@@ -29,7 +29,7 @@
  *
  *   npx tsx bench/laplace-lenet5.ts --model /work/runs/lenet5-map --ood-dir /work/shared/data/mnist-t10k \
  *       [--rows map,last-layer,all-kron,all-diag,subnetwork] [--train-n 60000] [--train-n-all N] [--test-n 10000] \
- *       [--subnet-size 1000] [--glm-batch-size 100] [--fit-workers N] \
+ *       [--subnet-size 1000] [--glm-batch-size 100] [--fit-workers N] [--per-layer-prior] \
  *       [--fit-batch-size 500] [--predict-batch-size 500] [--no-pytorch] [--pytorch-threads 1] [--json]
  */
 import * as tf from '@tensorflow/tfjs';
@@ -154,6 +154,8 @@ async function main(): Promise<void> {
   // bound the memory (≈ 2.6 GB peak at 500) and stay in cache.
   const glmBatch = Number(argValue('glm-batch-size', '100'));
   const json = flag('json');
+  // One marglik prior precision per layer for the all-layer rows (the evidence picks each layer's own λ).
+  const perLayerPrior = flag('per-layer-prior');
   const log = (s: string) => process.stderr.write(`${s}\n`);
 
   const info = await initBackend();
@@ -257,7 +259,8 @@ async function main(): Promise<void> {
     if (hessian === 'kron') void posterior.logMarginalLikelihood(); // eigendecompositions belong to the fit
     const t1 = performance.now();
     const priorCpu = process.cpuUsage();
-    if (hessian !== 'full') void posterior.optimizePriorPrecision({ method: 'marglik' });
+    if (hessian !== 'full')
+      void posterior.optimizePriorPrecision({ method: 'marglik', perLayer: perLayerPrior && subset === 'all' });
     const t2 = performance.now();
     return {
       posterior,
@@ -274,7 +277,7 @@ async function main(): Promise<void> {
         fitTimed('lastLayer', 'kron', train),
       );
     else if (row === 'all-kron')
-      evaluate('all-kron', 'all-layer KFAC, GGN, exact prior, marglik, GLM probit', () =>
+      evaluate('all-kron', `all-layer KFAC, GGN, exact prior, marglik${perLayerPrior ? ' per layer' : ''}, GLM probit`, () =>
         fitTimed('all', 'kron', trainAll),
       );
     else if (row === 'all-diag' || row === 'subnetwork') {
@@ -282,7 +285,7 @@ async function main(): Promise<void> {
         const keep = rows.includes('subnetwork');
         evaluate(
           'all-diag',
-          'all-layer diagonal GGN, marglik, GLM probit',
+          `all-layer diagonal GGN, marglik${perLayerPrior ? ' per layer' : ''}, GLM probit`,
           () => (diag = fitTimed('all', 'diag', trainAll)),
           keep,
         );

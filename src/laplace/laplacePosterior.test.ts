@@ -416,4 +416,15 @@ describe('classification posteriors', () => {
     }
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  it('a fit of a new conv model holds nothing once disposed (no per-layer caches)', () => {
+    const model = tinyConvNet(3);
+    const x = randomInputs(8, [6, 6, 2]);
+    const y = randomLabels(8, 3);
+    const before = tf.memory().numTensors;
+    const post = fitLaplace(model, { x, y }, { hessian: 'kron' });
+    post.predict(x, { batchSize: 4 }).dispose();
+    post.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

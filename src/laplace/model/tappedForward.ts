@@ -51,8 +51,6 @@ export interface TapResult {
 
 type CallFn = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
 
-const patchFilters = new WeakMap<tf.layers.Layer, tf.Tensor4D>();
-
 /** Fan-in up to which patches are extracted by a one-hot convolution (P·R² work) rather than R/cin slices. */
 const ONE_HOT_PATCH_LIMIT = 128;
 
@@ -71,13 +69,11 @@ export function convPatches(l: LaplaceLayer, x: tf.Tensor4D): tf.Tensor3D {
     const aw = convAxis(w, kw, c.strides[1], c.dilations[1], c.padding);
     const r = kh * kw * cin;
     if (r <= ONE_HOT_PATCH_LIMIT) {
-      let filter = patchFilters.get(l.layer);
-      if (!filter) {
-        const values = new Float32Array(r * r);
-        for (let i = 0; i < r; i++) values[i * r + i] = 1;
-        filter = tf.keep(tf.tensor4d(values, [kh, kw, cin, r]));
-        patchFilters.set(l.layer, filter);
-      }
+      // Made per call (≤ 128² values, negligible next to the convolution): a cache would hold a tensor per layer that
+      // no one frees once the model is gone.
+      const values = new Float32Array(r * r);
+      for (let i = 0; i < r; i++) values[i * r + i] = 1;
+      const filter = tf.tensor4d(values, [kh, kw, cin, r]);
       return tf
         .conv2d(x, filter, c.strides, c.padding, 'NHWC', c.dilations)
         .reshape([n, ah.out * aw.out, r]) as tf.Tensor3D;
