@@ -29,7 +29,7 @@
  *
  *   npx tsx bench/laplace-lenet5.ts --model /work/runs/lenet5-map --ood-dir /work/shared/data/mnist-t10k \
  *       [--rows map,last-layer,all-kron,all-diag,subnetwork] [--train-n 60000] [--train-n-all N] [--test-n 10000] \
- *       [--subnet-size 1000] [--glm-batch-size 100] [--fit-workers N] [--per-layer-prior] \
+ *       [--subnet-size 1000] [--subnet-layers dense_2] [--glm-batch-size 100] [--fit-workers N] [--per-layer-prior] \
  *       [--fit-batch-size 500] [--predict-batch-size 500] [--no-pytorch] [--pytorch-threads 1] [--json]
  */
 import * as tf from '@tensorflow/tfjs';
@@ -148,6 +148,10 @@ async function main(): Promise<void> {
   const testN = Number(argValue('test-n', '10000'));
   const trainNAll = Number(argValue('train-n-all', String(trainN)));
   const subnetSize = Number(argValue('subnet-size', '1000'));
+  // Restrict the subnetwork's largest-variance choice to these layers (comma-separated; default all layers).
+  const subnetLayers = argValue('subnet-layers', '')
+    .split(',')
+    .filter((n) => n.length > 0);
   const fitBatch = Number(argValue('fit-batch-size', '500'));
   const predictBatch = Number(argValue('predict-batch-size', '500'));
   // The all-layer GLM predictive and all-layer fits hold C backward passes' quantities per image: smaller batches
@@ -295,7 +299,7 @@ async function main(): Promise<void> {
         const d = diag!;
         evaluate(
           'subnetwork',
-          `subnetwork: ${subnetSize} weights of largest diagonal-Laplace variance, full GGN, prior λ·S/D, GLM probit`,
+          `subnetwork: ${subnetSize} weights of largest diagonal-Laplace variance${subnetLayers.length ? ` in ${subnetLayers.join(', ')}` : ''}, full GGN, prior λ·S/D, GLM probit`,
           () => {
             const t0 = performance.now();
             const lambda = d.posterior.priorPrecision[0];
@@ -303,11 +307,18 @@ async function main(): Promise<void> {
             const { curvature } = d.posterior.fittedState;
             if (curvature.structure !== 'diag')
               throw new Error('the all-diag row holds a diagonal curvature');
-            // The library's ranking: largest variance among weights with curvature (see `SubnetworkStrategy`).
-            const indices = topIndices(
-              largestVarianceScores({ variances, curvature: curvature.values }),
-              subnetSize,
-            );
+            // The library's ranking: largest variance among weights with curvature (see `SubnetworkStrategy`),
+            // restricted to --subnet-layers as `{ strategy, layers }` does.
+            const scores = largestVarianceScores({ variances, curvature: curvature.values });
+            if (subnetLayers.length > 0) {
+              const inside = new Uint8Array(scores.length);
+              for (const l of d.posterior.layout.layers)
+                if (subnetLayers.includes(l.name)) inside.fill(1, l.offset, l.offset + l.paramCount);
+              scores.forEach((_, i) => {
+                if (!inside[i]) scores[i] = -Infinity;
+              });
+            }
+            const indices = topIndices(scores, subnetSize);
             d.posterior.dispose();
             const posterior = fitLaplace(model, trainAll, {
               subset: { indices },

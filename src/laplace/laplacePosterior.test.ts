@@ -315,6 +315,40 @@ describe('classification posteriors', () => {
     expect(Array.from(last.indices)).toEqual(Array.from({ length: 15 }, (_, i) => 16 + i));
   });
 
+  it('a strategy restricted to named layers chooses among their weights only, with the subnetwork prior scaling', () => {
+    const model = tinyMlp(3, 4, 3);
+    const diag = fitLaplace(model, { x, y }, { hessian: 'diag', priorPrecision: 1 });
+    const v = diag.marginalVariances();
+    const lastName = model.layers[model.layers.length - 1].name;
+    // The last Dense layer's [kernel; bias] block is indices 16..30 (see the lastLayer check above).
+    const top = Array.from({ length: 15 }, (_, i) => 16 + i)
+      .sort((a, b) => v[b] - v[a])
+      .slice(0, 5)
+      .sort((a, b) => a - b);
+    const sub = fitLaplace(
+      model,
+      { x, y },
+      {
+        hessian: 'full',
+        priorPrecision: 1,
+        subset: { strategy: 'largestVariance', count: 5, layers: [lastName] },
+      },
+    );
+    expect(Array.from(sub.indices)).toEqual(top);
+    expect(sub.fittedState.priorScale).toBeCloseTo(5 / 31, 12);
+    const random = fitLaplace(
+      model,
+      { x, y },
+      { hessian: 'full', subset: { strategy: 'random', count: 4, seed: 2, layers: [lastName] } },
+    );
+    expect(random.indices.length).toBe(4);
+    for (const i of random.indices) expect(i).toBeGreaterThanOrEqual(16);
+    expect(() =>
+      fitLaplace(model, { x, y }, { hessian: 'full', subset: { strategy: 'random', count: 16, layers: [lastName] } }),
+    ).toThrow(/subnetwork size must be an integer in \[1, 15\]/);
+    [diag, sub, random].forEach((f) => f.dispose());
+  });
+
   it('probit, linearised Monte-Carlo and sampled-network predictives sum to 1; linearised MC matches the exact 2-class expectation', () => {
     const model = tinyMlp(3, 4, 2);
     const labels = randomLabels(40, 2);

@@ -26,11 +26,17 @@ export type WeightSubset =
   | 'lastLayer'
   | { readonly layers: readonly string[] }
   | { readonly indices: ArrayLike<number> }
-  | { readonly strategy: SubnetworkStrategy; readonly count: number; readonly seed?: number };
+  | {
+      readonly strategy: SubnetworkStrategy;
+      readonly count: number;
+      readonly seed?: number;
+      /** Choose only among these Dense/Conv2D layers' weights (default: all layers). */
+      readonly layers?: readonly string[];
+    };
 
 /** Whether the subset is a subnetwork (chosen weights rather than whole layers): its prior precision is rescaled. */
 export function isSubnetwork(subset: WeightSubset): boolean {
-  return typeof subset === 'object' && !('layers' in subset);
+  return typeof subset === 'object' && ('strategy' in subset || 'indices' in subset);
 }
 
 function range(start: number, count: number): number[] {
@@ -81,18 +87,7 @@ export function resolveSubset(
     const last = layout.layers.find((l) => l.isOutput) ?? layout.layers[layout.layers.length - 1];
     return Int32Array.from(range(last.offset, last.paramCount));
   }
-  if ('layers' in subset) {
-    const out: number[] = [];
-    for (const name of subset.layers) {
-      const l = layout.layers.find((x) => x.name === name);
-      if (!l) {
-        const known = layout.layers.map((x) => x.name).join(', ');
-        throw new BayescompError('bad-config', `no Dense/Conv2D layer named '${name}' (layers: ${known})`);
-      }
-      out.push(...range(l.offset, l.paramCount));
-    }
-    return Int32Array.from(new Set(out)).sort();
-  }
+  if ('layers' in subset && !('strategy' in subset)) return layerIndices(layout, subset.layers);
   if ('indices' in subset) {
     const out = Int32Array.from(new Set(Array.from(subset.indices))).sort();
     if (out.length === 0 || out[0] < 0 || out[out.length - 1] >= d) {
@@ -101,14 +96,36 @@ export function resolveSubset(
     return out;
   }
   const count = subset.count;
-  if (!(count >= 1 && count <= d) || !Number.isInteger(count)) {
-    throw new BayescompError('bad-config', `subnetwork size must be an integer in [1, ${d}], got ${count}`);
+  // The candidates: every weight, or those of the named layers.
+  const pool = subset.layers ? layerIndices(layout, subset.layers) : undefined;
+  const size = pool?.length ?? d;
+  if (!(count >= 1 && count <= size) || !Number.isInteger(count)) {
+    throw new BayescompError('bad-config', `subnetwork size must be an integer in [1, ${size}], got ${count}`);
   }
-  if (subset.strategy === 'largestVariance')
-    return topIndices(largestVarianceScores(diagonalLaplace()), count);
-  if (subset.strategy === 'largestMagnitude') return topIndices(theta.map(Math.abs), count);
+  const choose = (scores: ArrayLike<number>): Int32Array => {
+    if (!pool) return topIndices(scores, count);
+    const top = topIndices(Float64Array.from(pool, (i) => scores[i]), count);
+    return Int32Array.from(top, (k) => pool[k]).sort();
+  };
+  if (subset.strategy === 'largestVariance') return choose(largestVarianceScores(diagonalLaplace()));
+  if (subset.strategy === 'largestMagnitude') return choose(theta.map(Math.abs));
   if (subset.strategy === 'random') {
-    return new Random(subset.seed ?? 0).permutation(d).slice(0, count).sort();
+    const order = new Random(subset.seed ?? 0).permutation(size).slice(0, count);
+    return (pool ? Int32Array.from(order, (k) => pool[k]) : Int32Array.from(order)).sort();
   }
   throw new BayescompError('bad-config', `unknown subnetwork strategy '${String(subset.strategy)}'`);
+}
+
+/** Sorted global indices of every weight of the named layers; an unknown name is a configuration error. */
+function layerIndices(layout: LaplaceLayout, names: readonly string[]): Int32Array {
+  const out: number[] = [];
+  for (const name of names) {
+    const l = layout.layers.find((x) => x.name === name);
+    if (!l) {
+      const known = layout.layers.map((x) => x.name).join(', ');
+      throw new BayescompError('bad-config', `no Dense/Conv2D layer named '${name}' (layers: ${known})`);
+    }
+    out.push(...range(l.offset, l.paramCount));
+  }
+  return Int32Array.from(new Set(out)).sort();
 }

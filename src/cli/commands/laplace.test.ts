@@ -130,6 +130,43 @@ describe('bayescomp laplace', () => {
     expect(Math.abs(result.laplace.accuracy - result.map.accuracy)).toBeLessThan(0.03);
   });
 
+  it('--subnetwork-layers chooses the subnetwork inside the named layers; an unknown name is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bayescomp-laplace-sublayers-'));
+    const run = join(dir, 'map');
+    const train = ['train', '--model', 'mlp', '--data', 'fashion-mnist-subset', '--epochs', '1'];
+    expect((await runCliCaptured([...train, '--out', run, '--progress', 'none'])).code).toBe(0);
+    const saved = JSON.parse(await readFile(join(run, 'model', 'model.json'), 'utf8')) as {
+      modelTopology: { config: { layers: { class_name: string; config: { name: string } }[] } };
+    };
+    const dense = saved.modelTopology.config.layers.filter((l) => l.class_name === 'Dense');
+    const last = dense[dense.length - 1].config.name;
+    const laplace = (layers: string) => [
+      'laplace',
+      '--model',
+      run,
+      '--data',
+      'fashion-mnist-subset',
+      '--out',
+      join(dir, `laplace-${layers}`),
+      '--subset',
+      'subnetwork',
+      '--hessian',
+      'full',
+      '--subnetwork-size',
+      '40',
+      '--subnetwork-layers',
+      layers,
+      '--json',
+    ];
+    const fitted = await runCliCaptured(laplace(last));
+    expect(fitted.err).not.toMatch(/internal error/);
+    expect(fitted.code).toBe(0);
+    expect((JSON.parse(fitted.out) as { parameters: number }).parameters).toBe(40);
+    const unknown = await runCliCaptured(laplace('no_such_layer'));
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/no Dense\/Conv2D layer named 'no_such_layer'/);
+  });
+
   it('refuses a subnetwork without a full Hessian', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'bayescomp-laplace-bad-'));
     const r = await runCliCaptured([

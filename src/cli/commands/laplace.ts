@@ -29,6 +29,7 @@ export interface LaplaceCommandOptions {
   perLayer?: boolean;
   subnetworkSize: number;
   strategy: 'largest-variance' | 'largest-magnitude' | 'random';
+  subnetworkLayers?: string[];
   link: 'probit' | 'mc';
   predictive: 'glm' | 'nn';
   samples: number;
@@ -90,6 +91,11 @@ export function registerLaplace(program: Command, io: CliIo): void {
       new Option('--strategy <name>', 'how the subnetwork is chosen')
         .choices(['largest-variance', 'largest-magnitude', 'random'])
         .default('largest-variance'),
+    )
+    .option(
+      '--subnetwork-layers <names>',
+      'choose the subnetwork among these Dense/Conv2D layers only (comma-separated names)',
+      (text: string) => text.split(',').map((n) => n.trim()).filter((n) => n.length > 0),
     )
     .addOption(
       new Option('--predictive <kind>', 'linearised (glm) or sampled networks (nn)')
@@ -156,7 +162,7 @@ function toSubset(options: LaplaceCommandOptions): WeightSubset {
       random: 'random',
     } as const
   )[options.strategy];
-  return { strategy, count: options.subnetworkSize, seed: options.seed };
+  return { strategy, count: options.subnetworkSize, seed: options.seed, layers: options.subnetworkLayers };
 }
 
 /** Runs `laplace` with resolved options; exported for the demo. */
