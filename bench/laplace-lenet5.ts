@@ -29,7 +29,7 @@
  *
  *   npx tsx bench/laplace-lenet5.ts --model /work/runs/lenet5-map --ood-dir /work/shared/data/mnist-t10k \
  *       [--rows map,last-layer,all-kron,all-diag,subnetwork] [--train-n 60000] [--train-n-all N] [--test-n 10000] \
- *       [--subnet-size 1000] [--subnet-layers dense_2] [--glm-batch-size 100] [--fit-workers N] [--per-layer-prior] \
+ *       [--subnet-size 1000] [--subnet-layers dense_2] [--glm-batch-size 100] [--fit-workers N] [--per-layer-prior] [--prior-grid-val N] \
  *       [--fit-batch-size 500] [--predict-batch-size 500] [--no-pytorch] [--pytorch-threads 1] [--json]
  */
 import * as tf from '@tensorflow/tfjs';
@@ -176,6 +176,16 @@ async function main(): Promise<void> {
         );
   };
   const train = head(splits.train, trainN);
+  // --prior-grid-val N: the all-layer rows take λ from a grid (1 … 10⁴) by the NLL of N training images the fit does
+  // not see (the last N of the training set) instead of the evidence.
+  const gridN = Number(argValue('prior-grid-val', '0'));
+  const gridValidation =
+    gridN > 0 && splits.train
+      ? subsetDataset(
+          splits.train,
+          Int32Array.from({ length: gridN }, (_, i) => splits.train!.n - gridN + i),
+        )
+      : undefined;
   const trainAll = head(splits.train, trainNAll);
   const test = head(splits.test, testN);
   const oodTest = head(ood.test ?? ood.train, testN);
@@ -263,7 +273,14 @@ async function main(): Promise<void> {
     if (hessian === 'kron') void posterior.logMarginalLikelihood(); // eigendecompositions belong to the fit
     const t1 = performance.now();
     const priorCpu = process.cpuUsage();
-    if (hessian !== 'full')
+    if (hessian !== 'full' && gridValidation && subset === 'all')
+      void posterior.optimizePriorPrecision({
+        method: 'gridsearch',
+        validation: gridValidation,
+        grid: Array.from({ length: 9 }, (_, i) => 10 ** (i / 2)),
+        predict: { batchSize: glmBatch },
+      });
+    else if (hessian !== 'full')
       void posterior.optimizePriorPrecision({ method: 'marglik', perLayer: perLayerPrior && subset === 'all' });
     const t2 = performance.now();
     return {
@@ -281,7 +298,7 @@ async function main(): Promise<void> {
         fitTimed('lastLayer', 'kron', train),
       );
     else if (row === 'all-kron')
-      evaluate('all-kron', `all-layer KFAC, GGN, exact prior, marglik${perLayerPrior ? ' per layer' : ''}, GLM probit`, () =>
+      evaluate('all-kron', `all-layer KFAC, GGN, exact prior, ${gridValidation ? `λ by validation NLL (${gridN} images)` : `marglik${perLayerPrior ? ' per layer' : ''}`}, GLM probit`, () =>
         fitTimed('all', 'kron', trainAll),
       );
     else if (row === 'all-diag' || row === 'subnetwork') {
