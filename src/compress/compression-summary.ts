@@ -36,11 +36,14 @@ export interface CompressionTotals {
   readonly denseSubmatrixBitRatio?: number;
 }
 
-/** Per-tensor rows and totals for a set of masks (and optional per-tensor precision). */
+/**
+ * Per-tensor rows and totals for a set of masks and, when quantised, the bits per kept weight of each tensor (a
+ * {@link LayerPrecision}, or a codebook's code width — see {@link quantizedBits}).
+ */
 export function summarizeCompression(
   posteriors: readonly WeightPosterior[],
   masks: MaskSet,
-  precisions?: ReadonlyMap<string, LayerPrecision>,
+  precisions?: ReadonlyMap<string, Pick<LayerPrecision, 'bitsPerWeight'>>,
 ): { rows: TensorCompressionRow[]; totals: CompressionTotals } {
   const rows: TensorCompressionRow[] = [];
   let weights = 0;

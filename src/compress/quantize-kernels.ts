@@ -3,6 +3,7 @@ import { BayescompError } from '../util/errors.js';
 import { layerPrecision, type LayerPrecision, roundTensorToPrecision } from './bit-precision.js';
 import type { MaskSet } from './masks.js';
 import {
+  codeBits,
   type CodebookQuantization,
   dequantize,
   kmeansQuantize,
@@ -82,6 +83,18 @@ export function quantizeKernels(
     ...(precisions.size ? { precisions } : {}),
     ...(codebooks.size ? { codebooks } : {}),
   };
+}
+
+/**
+ * Bits per kept weight of each quantised tensor: the precision's bits, or a codebook's code width (2 for VNQ's
+ * ternary codebook, k for k-bit uniform/k-means); empty when nothing was quantised.
+ */
+export function quantizedBits(quantized: QuantizedKernels): Map<string, { bitsPerWeight: number }> {
+  const out = new Map<string, { bitsPerWeight: number }>();
+  for (const [name, p] of quantized.precisions ?? []) out.set(name, { bitsPerWeight: p.bitsPerWeight });
+  for (const [name, q] of quantized.codebooks ?? [])
+    out.set(name, { bitsPerWeight: codeBits(q.codebook.length) });
+  return out;
 }
 
 /** Writes kernels (by `<layer>/kernel` name) into a deterministic model's Dense/Conv2D layers, in place. */

@@ -68,10 +68,17 @@ describe('bayescomp prune / quantize / export', () => {
     expect(r.code).toBe(0);
     const result = JSON.parse(r.out) as {
       bytes: { tfjs: number; shrunk: number; compact: number };
-      totals: { weights: number; kept: number; compressionRatio: number };
+      rows: { bitsPerWeight?: number }[];
+      totals: { weights: number; kept: number; compressionRatio: number; bitCompressionRatio?: number };
       metrics: { pruned: { accuracy: number }; quantized: { accuracy: number } };
       units: { name: string; before: number; after: number }[];
     };
+    // 3-bit k-means: every kernel is reported at 3 bits per kept weight, and the bit ratio follows.
+    expect(result.rows.map((row) => row.bitsPerWeight)).toEqual(result.rows.map(() => 3));
+    expect(result.totals.bitCompressionRatio).toBeCloseTo(
+      (32 * result.totals.weights) / (3 * result.totals.kept),
+      9,
+    );
     const masked = await loadStock(join(out, 'model'));
     const shrunk = await loadStock(join(out, 'shrunk'));
     const compact = await decodeCompactModel(new Uint8Array(await readFile(join(out, 'model.bcmp'))));

@@ -8,7 +8,12 @@ import { obsSparsitySchedule } from '../../laplace/index.js';
 import { formatCompressionTable, summarizeCompression } from '../../compress/compression-summary.js';
 import { computeMasks, type MaskSet, type PruningSpec } from '../../compress/masks.js';
 import type { PruningCriterion } from '../../compress/pruning-rules.js';
-import { type QuantizationMethod, quantizeKernels, setKernels } from '../../compress/quantize-kernels.js';
+import {
+  type QuantizationMethod,
+  quantizeKernels,
+  quantizedBits,
+  setKernels,
+} from '../../compress/quantize-kernels.js';
 import { shrinkModel } from '../../compress/structured.js';
 import type { Dataset } from '../../data/dataset.js';
 import { saveModel } from '../../models/file-io.js';
@@ -258,7 +263,7 @@ export async function runCompress(
   setKernels(source.model, quantized.kernels);
   const quantizedMetrics =
     method && test ? await deterministicValidationMetrics(source.logits, test) : undefined;
-  const summary = summarizeCompression(posteriors, masks, quantized.precisions);
+  const summary = summarizeCompression(posteriors, masks, quantizedBits(quantized));
   const bytes: Record<string, number> = {};
   let units: CompressResult['units'];
   const formats: ExportFormat[] =
