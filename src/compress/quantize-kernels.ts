@@ -33,19 +33,21 @@ export interface QuantizedKernels {
 
 /**
  * Prunes (by `masks`) and quantises each tensor's posterior-mean kernel. Pruned entries are exact zeros and are not
- * encoded; quantisation applies to the kept weights only.
+ * encoded; quantisation applies to the kept weights only, and not at all to the layers named in `keepFloat` (pruned
+ * only, float32 — the usual exception for a first convolution whose few weights matter most).
  */
 export function quantizeKernels(
   posteriors: readonly WeightPosterior[],
   masks: MaskSet,
   method?: QuantizationMethod,
+  keepFloat: ReadonlySet<string> = new Set(),
 ): QuantizedKernels {
   const kernels = new Map<string, Float32Array>();
   const precisions = new Map<string, LayerPrecision>();
   const codebooks = new Map<string, CodebookQuantization>();
   for (const p of posteriors) {
     const mask = masks.get(p.name) ?? new Uint8Array(p.mean.length).fill(1);
-    if (!method) {
+    if (!method || keepFloat.has(p.layer)) {
       kernels.set(
         p.name,
         p.mean.map((v, i) => (mask[i] ? v : 0)),

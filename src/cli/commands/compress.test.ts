@@ -49,6 +49,45 @@ describe('bayescomp prune / quantize / export', () => {
     x = tf.tensor(test.x.subarray(0, 200 * 784), [200, 28, 28, 1]);
   });
 
+  it('--keep-float leaves the named layer at float32 and quantises the others; an unknown layer is refused', async () => {
+    const quantize = async (keep: string) => {
+      const out = await mkdtemp(join(tmpdir(), 'bayescomp-keepfloat-'));
+      const r = await runCliCaptured([
+        'quantize',
+        run,
+        '--out',
+        out,
+        '--method',
+        'kmeans',
+        '--bits',
+        '2',
+        '--keep-float',
+        keep,
+        '--json',
+      ]);
+      return { r, out };
+    };
+    const first = (await loadStock(join(run, 'model'))).layers.find((l) => l.getWeights().length > 0);
+    // The run's saved model is Bayesian; its first Dense layer's name is the one the report uses.
+    const { r, out } = await quantize(first!.name);
+    expect(r.err).not.toMatch(/internal error/);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.out) as { rows: { layer: string; kept: number; bitsPerWeight?: number }[] };
+    const [kept, ...others] = result.rows;
+    expect(kept.layer).toBe(first!.name);
+    expect(kept.bitsPerWeight).toBeUndefined();
+    expect(others.map((row) => row.bitsPerWeight)).toEqual(others.map(() => 2));
+    const model = await loadStock(join(out, 'model'));
+    const distinct = (layer: tf.layers.Layer) => new Set(layer.getWeights()[0].dataSync()).size;
+    const dense = model.layers.filter((l) => l.getWeights().length > 0);
+    // float32 kept weights are (almost) all different; a 2-bit codebook gives at most 4 values and the pruned zeros.
+    expect(distinct(dense[0])).toBeGreaterThan(Math.min(100, kept.kept / 2));
+    for (const layer of dense.slice(1)) expect(distinct(layer)).toBeLessThanOrEqual(5);
+    const unknown = await quantize('no_such_layer');
+    expect(unknown.r.code).toBe(2);
+    expect(unknown.r.err).toMatch(/--keep-float: no Dense\/Conv2D layer named 'no_such_layer'/);
+  });
+
   it('exports three formats that predict the same, with byte counts equal to the files', async () => {
     const out = await mkdtemp(join(tmpdir(), 'bayescomp-export-'));
     const r = await runCliCaptured([

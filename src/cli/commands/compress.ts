@@ -41,6 +41,8 @@ export interface CompressOptions {
   epsilon: number;
   method?: 'precision' | 'vnq' | 'uniform' | 'kmeans';
   bits: number;
+  /** Layers left at float32 by the quantisation (pruned only). */
+  keepFloat?: string[];
   format: ExportFormat | 'all';
   data?: string;
   dataDir?: string;
@@ -110,7 +112,12 @@ export function registerCompress(program: Command, io: CliIo): void {
         .addOption(
           new Option('--method <m>', 'quantisation').choices(['precision', 'vnq', 'uniform', 'kmeans']),
         )
-        .option('--bits <k>', 'bits for uniform/k-means quantisation', positiveInt, 4);
+        .option('--bits <k>', 'bits for uniform/k-means quantisation', positiveInt, 4)
+        .option(
+          '--keep-float <layers>',
+          'comma-separated Dense/Conv2D layers to prune but leave at float32 (e.g. a first convolution)',
+          (text: string) => text.split(',').map((n) => n.trim()).filter((n) => n.length > 0),
+        );
     }
     if (step === 'export') {
       command.addOption(
@@ -259,7 +266,14 @@ export async function runCompress(
     ? source.posteriors.map((p) => ({ ...p, mean: final.kernels.get(p.name) ?? p.mean }))
     : source.posteriors;
   if (final) setBiases(source.model, final.biases);
-  const quantized = quantizeKernels(posteriors, masks, method);
+  const keepFloat = new Set(options.keepFloat ?? []);
+  for (const name of keepFloat)
+    if (!posteriors.some((p) => p.layer === name))
+      throw new BayescompError(
+        'bad-config',
+        `--keep-float: no Dense/Conv2D layer named '${name}' (layers: ${posteriors.map((p) => p.layer).join(', ')})`,
+      );
+  const quantized = quantizeKernels(posteriors, masks, method, keepFloat);
   setKernels(source.model, quantized.kernels);
   const quantizedMetrics =
     method && test ? await deterministicValidationMetrics(source.logits, test) : undefined;
