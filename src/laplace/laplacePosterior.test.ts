@@ -433,6 +433,31 @@ describe('classification posteriors', () => {
     expect(values[grid.indexOf(chosen)]).toBeCloseTo(Math.min(...values), 10);
   });
 
+  it('the NLL at several priors in one pass equals one predictive per prior (Kronecker and diagonal, dense and conv)', () => {
+    const grid = [0.05, 1, 20, [0.5, 3, 40]];
+    for (const hessian of ['kron', 'diag'] as const) {
+      const model = tinyConvNet(3);
+      const data = { x: randomInputs(12, [6, 6, 2], 81), y: randomLabels(12, 3, 82) };
+      const post = fitLaplace(model, data, { hessian, priorPrecision: 2 });
+      const validation = { x: randomInputs(10, [6, 6, 2], 83), y: randomLabels(10, 3, 84) };
+      const shared = post.negativeLogLikelihoodAtPriors(validation, grid, 4);
+      // The structure's prediction tensors are cached by the first call; a second one adds nothing.
+      const before = tf.memory().numTensors;
+      expect(post.negativeLogLikelihoodAtPriors(validation, grid, 4)).toEqual(shared);
+      expect(tf.memory().numTensors).toBe(before);
+      const oneByOne = grid.map((prior) => {
+        post.setPriorPrecision(prior);
+        return post.negativeLogLikelihood(validation);
+      });
+      // Different priors give different figures, and the shared pass reproduces each one.
+      expect(new Set(oneByOne.map((v) => v.toFixed(6))).size).toBe(grid.length);
+      shared.forEach((v, i) => expect(v).toBeCloseTo(oneByOne[i], 5));
+      post.dispose();
+    }
+    const full = fitLaplace(tinyMlp(3, 4, 3), { x, y }, { hessian: 'full' });
+    expect(() => full.negativeLogLikelihoodAtPriors({ x, y }, [1])).toThrow(/diagonal or Kronecker/);
+  });
+
   it('prediction loops leave no tensors behind', () => {
     const model = tinyConvNet(3);
     const post = fitLaplace(

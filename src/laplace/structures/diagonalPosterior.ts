@@ -7,6 +7,7 @@ import type { LayerQuantities } from '../model/preactivationGradients.js';
 import {
   layerBasisCovariance,
   layerBasisVariance,
+  layerBasisVariances,
   sumCovariances,
   sumVariances,
 } from './layerBasisCovariance.js';
@@ -40,15 +41,17 @@ export function diagonalPosterior(
     if (!(precision[i] > 0))
       throw new BayescompError('bad-config', `posterior precision of parameter ${i} is not positive`);
   }
-  let cached: tf.Tensor2D[] | undefined;
-  const variances = () =>
-    (cached ??= parts.map((p, i) => {
+  /** Per-layer `[rows, outputs]` variances 1 / (s·h + τ_layer) for the given layer priors. */
+  const layerVariances = (prior: readonly number[]) =>
+    parts.map((p, i) => {
       if (!p.whole) throw new BayescompError('bad-config', 'a diagonal predictive needs whole layers');
       const offset = parts.slice(0, i).reduce((s, q) => s + q.local.length, 0);
       const v = new Float32Array(p.local.length);
-      for (let j = 0; j < v.length; j++) v[j] = 1 / precision[offset + j];
-      return tf.keep(tf.tensor2d(v, [p.layer.rows, p.layer.outputSize]));
-    }));
+      for (let j = 0; j < v.length; j++) v[j] = 1 / (scale * curvature.values[offset + j] + prior[i]);
+      return tf.tensor2d(v, [p.layer.rows, p.layer.outputSize]);
+    });
+  let cached: tf.Tensor2D[] | undefined;
+  const variances = () => (cached ??= layerVariances(layerPrior).map((t) => tf.keep(t)));
   return {
     structure: 'diag',
     size: precision.length,
@@ -84,6 +87,21 @@ export function diagonalPosterior(
         ),
       );
     },
+    functionalVarianceAtPriors: (q: LayerQuantities, priors: readonly (readonly number[])[]) =>
+      tf.tidy(() => {
+        const perPrior = priors.map(layerVariances);
+        return tf.addN(
+          parts.map((p, i) =>
+            layerBasisVariances(
+              q.inputs.get(p.layer.name)!,
+              q.gradients.get(p.layer.name)!,
+              undefined,
+              undefined,
+              perPrior.map((v) => v[i]),
+            ),
+          ),
+        ) as tf.Tensor3D;
+      }),
     dispose: () => {
       if (cached) tf.dispose(cached);
       cached = undefined;

@@ -7,6 +7,7 @@ import type { LayerQuantities } from '../model/preactivationGradients.js';
 import {
   layerBasisCovariance,
   layerBasisVariance,
+  layerBasisVariances,
   sumCovariances,
   sumVariances,
 } from './layerBasisCovariance.js';
@@ -185,6 +186,30 @@ export function kroneckerPosterior(
           ),
         ),
       );
+    },
+    functionalVarianceAtPriors: (q: LayerQuantities, priors: readonly (readonly number[])[]) => {
+      const t = tensors();
+      return tf.tidy(() => {
+        const dinvs = priors.map((layerTau) =>
+          eigens.map((e, i) =>
+            tf.tensor2d(
+              Float32Array.from(kroneckerEigenvalues(e, layerTau[i], scale, prior), (v) => 1 / v),
+              [e.a.n, e.g.n],
+            ),
+          ),
+        );
+        return tf.addN(
+          parts.map((p, i) =>
+            layerBasisVariances(
+              q.inputs.get(p.layer.name)!,
+              q.gradients.get(p.layer.name)!,
+              t[i].qa,
+              t[i].qg,
+              dinvs.map((d) => d[i]),
+            ),
+          ),
+        ) as tf.Tensor3D;
+      });
     },
     dispose: () => {
       if (cached) for (const c of cached) tf.dispose([c.qa, c.qg, c.dinv, c.sd]);

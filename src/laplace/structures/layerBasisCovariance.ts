@@ -79,16 +79,37 @@ export function layerBasisVariance(
   qg: tf.Tensor2D | undefined,
   dinv: tf.Tensor2D,
 ): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [m, c] = [a.shape[0], g.shape[0]];
+    return layerBasisVariances(a, g, qa, qg, [dinv]).reshape([m, c]) as tf.Tensor2D;
+  });
+}
+
+/**
+ * {@link layerBasisVariance} for several posterior variances D⁻¹ in the same eigenbasis at once, `[K, M, C]`: the
+ * rotated Jacobian factors, which do not depend on D⁻¹, are formed once and only the final weighted sums are made K
+ * times (one matrix product with K columns). A grid search over the prior precision needs exactly this.
+ */
+export function layerBasisVariances(
+  a: tf.Tensor3D,
+  g: tf.Tensor4D,
+  qa: tf.Tensor2D | undefined,
+  qg: tf.Tensor2D | undefined,
+  dinvs: readonly tf.Tensor2D[],
+): tf.Tensor3D {
   const [m, p, r] = a.shape;
   const [c, , , o] = g.shape;
+  const k = dinvs.length;
   if (p === 1) {
     // Dense: M̃_c = ã g̃_cᵀ, so var_c = Σ_j g̃_cj² w_j with w = (ã ⊙ ã) D⁻¹.
     return tf.tidy(() => {
       const at = qa ? tf.matMul(a.reshape([m, r]), qa) : a.reshape([m, r]);
-      const w = tf.matMul(tf.square(at) as tf.Tensor2D, dinv); // [M, O]
+      const dinv = k === 1 ? dinvs[0] : tf.concat(dinvs as tf.Tensor2D[], 1); // [R, K·O]
+      const w = tf.transpose(tf.matMul(tf.square(at) as tf.Tensor2D, dinv).reshape([m, k, o]), [1, 0, 2]);
       const gt = qg ? tf.matMul(g.reshape([c * m, o]), qg) : g.reshape([c * m, o]);
-      const g2 = tf.square(gt).reshape([c, m, o]);
-      return tf.transpose(tf.sum(tf.mul(g2, w.reshape([1, m, o])), 2)) as tf.Tensor2D;
+      const g2 = tf.square(gt).reshape([1, c, m, o]);
+      const sums = tf.sum(tf.mul(g2, w.reshape([k, 1, m, o])), 3); // [K, C, M]
+      return tf.transpose(sums, [0, 2, 1]) as tf.Tensor3D;
     });
   }
   const rotateFirst = p < r;
@@ -100,8 +121,9 @@ export function layerBasisVariance(
     // Per-example operands are cut out in JavaScript: the wasm backend's slice copies its whole input each time.
     const aValues = aRot.dataSync();
     const gValues = gRot.dataSync();
-    // vec(D⁻¹ᵀ): the weights of the squared entries of M̃ᵀ, row-major over (j, i).
-    const weights = tf.transpose(dinv).reshape([o * r, 1]);
+    // vec(D⁻¹ᵀ) per variance: the weights of the squared entries of M̃ᵀ, row-major over (j, i), one column each.
+    const columns = dinvs.map((d) => tf.transpose(d).reshape([o * r, 1]));
+    const weights = k === 1 ? columns[0] : tf.concat(columns, 1);
     const chunks: tf.Tensor[] = [];
     const gT = new Float32Array(c * o * p);
     for (let s = 0; s < m; s += step) {
@@ -110,10 +132,10 @@ export function layerBasisVariance(
       for (let n = s; n < s + size; n++) {
         // G̃_nᵀ `[C·O, P]` from G̃ `[C, M, P, O]`.
         // Rows written contiguously, reads strided by O (the other order is ~10× slower for P = 576).
-        for (let k = 0; k < c; k++) {
-          const base = (k * m + n) * p * o;
+        for (let kc = 0; kc < c; kc++) {
+          const base = (kc * m + n) * p * o;
           for (let j = 0; j < o; j++) {
-            const row = (k * o + j) * p;
+            const row = (kc * o + j) * p;
             for (let q = 0, from = base + j; q < p; q++, from += o) gT[row + q] = gValues[from];
           }
         }
@@ -127,9 +149,10 @@ export function layerBasisVariance(
         const jLast = tf.transpose(mt.reshape([size * c, o, r]), [0, 2, 1]).reshape([-1, o]);
         mt = tf.transpose(tf.matMul(jLast, qg).reshape([size * c, r, o]), [0, 2, 1]);
       }
-      chunks.push(tf.matMul(tf.square(mt).reshape([size * c, o * r]), weights));
+      chunks.push(tf.matMul(tf.square(mt).reshape([size * c, o * r]), weights)); // [size·C, K]
     }
-    return (chunks.length === 1 ? chunks[0] : tf.concat(chunks, 0)).reshape([m, c]) as tf.Tensor2D;
+    const all = chunks.length === 1 ? chunks[0] : tf.concat(chunks, 0);
+    return tf.transpose(all.reshape([m, c, k]), [2, 0, 1]) as tf.Tensor3D;
   });
 }
 

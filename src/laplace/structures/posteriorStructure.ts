@@ -27,6 +27,12 @@ export interface PosteriorStructure {
   functionalCovariance(q: LayerQuantities): tf.Tensor3D;
   /** The diagonal of {@link functionalCovariance}, `[M, C]`, computed without the off-diagonal terms. */
   functionalVariance(q: LayerQuantities): tf.Tensor2D;
+  /**
+   * {@link functionalVariance} under K other prior precisions (one value per covered layer each, already scaled),
+   * `[K, M, C]`, sharing everything that does not depend on the prior. Structures whose eigenbasis does not move with
+   * the prior (diagonal, Kronecker) have it; a dense one would need K factorisations.
+   */
+  functionalVarianceAtPriors?(q: LayerQuantities, priors: readonly (readonly number[])[]): tf.Tensor3D;
   /** Frees the tensors the structure caches for predictions. */
   dispose(): void;
 }
