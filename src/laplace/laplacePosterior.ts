@@ -634,10 +634,10 @@ export function fitLaplace(
   // The subnetwork selection fits a diagonal Laplace over all weights with one prior precision.
   const scalarPrior =
     typeof options.priorPrecision === 'number' ? options.priorPrecision : (options.priorPrecision?.[0] ?? 1);
-  const indices = resolveSubset(subset, layout, theta, () => {
+  const indices = resolveSubset(subset, layout, theta, (layers) => {
     const all = fitLaplace(model, data, {
       ...options,
-      subset: 'all',
+      subset: layers ? { layers } : 'all',
       hessian: 'diag',
       priorPrecision: scalarPrior,
     });

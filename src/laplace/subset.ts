@@ -73,13 +73,16 @@ export function largestVarianceScores({ variances, curvature }: DiagonalLaplaceS
 
 /**
  * Resolves a {@link WeightSubset} to sorted, unique global parameter indices. `diagonalLaplace` is called only for
- * the `largestVariance` strategy (it fits a diagonal Laplace over all weights); `theta` is the full parameter vector.
+ * the `largestVariance` strategy: it fits a diagonal Laplace over the named layers (all layers when `layers` is
+ * undefined) and returns their weights' summary in global index order — a weight's diagonal-Laplace variance does not
+ * depend on which other weights are covered, so a restricted choice needs only its layers' curvature. `theta` is the
+ * full parameter vector.
  */
 export function resolveSubset(
   subset: WeightSubset,
   layout: LaplaceLayout,
   theta: Float32Array,
-  diagonalLaplace: () => DiagonalLaplaceSummary,
+  diagonalLaplace: (layers?: readonly string[]) => DiagonalLaplaceSummary,
 ): Int32Array {
   const d = layout.totalParams;
   if (subset === 'all') return Int32Array.from(range(0, d));
@@ -102,13 +105,15 @@ export function resolveSubset(
   if (!(count >= 1 && count <= size) || !Number.isInteger(count)) {
     throw new BayescompError('bad-config', `subnetwork size must be an integer in [1, ${size}], got ${count}`);
   }
+  // Scores over the candidates, in candidate order (pool order, or all weights).
   const choose = (scores: ArrayLike<number>): Int32Array => {
-    if (!pool) return topIndices(scores, count);
-    const top = topIndices(Float64Array.from(pool, (i) => scores[i]), count);
-    return Int32Array.from(top, (k) => pool[k]).sort();
+    const top = topIndices(scores, count);
+    return pool ? Int32Array.from(top, (k) => pool[k]).sort() : top;
   };
-  if (subset.strategy === 'largestVariance') return choose(largestVarianceScores(diagonalLaplace()));
-  if (subset.strategy === 'largestMagnitude') return choose(theta.map(Math.abs));
+  if (subset.strategy === 'largestVariance')
+    return choose(largestVarianceScores(diagonalLaplace(subset.layers)));
+  if (subset.strategy === 'largestMagnitude')
+    return choose(pool ? Float64Array.from(pool, (i) => Math.abs(theta[i])) : theta.map(Math.abs));
   if (subset.strategy === 'random') {
     const order = new Random(subset.seed ?? 0).permutation(size).slice(0, count);
     return (pool ? Int32Array.from(order, (k) => pool[k]) : Int32Array.from(order)).sort();
