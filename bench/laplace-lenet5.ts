@@ -30,7 +30,7 @@
  *
  *   npx tsx bench/laplace-lenet5.ts --model /work/runs/lenet5-map --ood-dir /work/shared/data/mnist-t10k \
  *       [--rows map,last-layer,all-kron,all-diag,subnetwork] [--train-n 60000] [--train-n-all N] [--test-n 10000] \
- *       [--subnet-size 1000] [--subnet-layers dense_2] [--glm-batch-size 100] [--fit-workers N] [--per-layer-prior] [--prior-grid-val N] \
+ *       [--subnet-size 1000] [--subnet-layers dense_2 [--subnet-strategy largestVariance|largestMagnitude|random]] [--glm-batch-size 100] [--fit-workers N] [--per-layer-prior] [--prior-grid-val N] \
  *       [--fit-batch-size 500] [--predict-batch-size 500] [--no-pytorch] [--pytorch-threads 1] [--json]
  */
 import * as tf from '@tensorflow/tfjs';
@@ -57,7 +57,7 @@ import {
   subsetDataset,
   type WeightSubset,
 } from '../src/index.js';
-import { largestVarianceScores, topIndices } from '../src/laplace/subset.js';
+import { largestVarianceScores, type SubnetworkStrategy, topIndices } from '../src/laplace/subset.js';
 import { backendLine, peakRssMiB, printTable, runPytorchReference } from './lib/measure.js';
 
 function argValue(name: string, fallback: string): string {
@@ -150,6 +150,7 @@ async function main(): Promise<void> {
   const trainNAll = Number(argValue('train-n-all', String(trainN)));
   const subnetSize = Number(argValue('subnet-size', '1000'));
   // Restrict the subnetwork's largest-variance choice to these layers (comma-separated; default all layers).
+  const subnetStrategy = argValue('subnet-strategy', 'largestVariance') as SubnetworkStrategy;
   const subnetLayers = argValue('subnet-layers', '')
     .split(',')
     .filter((n) => n.length > 0);
@@ -305,7 +306,7 @@ async function main(): Promise<void> {
     else if (row === 'subnetwork' && subnetLayers.length > 0)
       evaluate(
         'subnetwork',
-        `subnetwork: ${subnetSize} weights of largest diagonal-Laplace variance in ${subnetLayers.join(', ')}, full GGN, prior λ·S/D, GLM probit`,
+        `subnetwork: ${subnetSize} weights by ${subnetStrategy} in ${subnetLayers.join(', ')}, full GGN, prior λ·S/D, GLM probit`,
         () => {
           // The library's `{ strategy, layers }` path: a diagonal Laplace over those layers only (its marglik λ is
           // the prior), then the full GGN over the chosen weights.
@@ -314,7 +315,7 @@ async function main(): Promise<void> {
           selection.posterior.dispose();
           const t0 = performance.now();
           const posterior = fitLaplace(model, trainAll, {
-            subset: { strategy: 'largestVariance', count: subnetSize, layers: subnetLayers },
+            subset: { strategy: subnetStrategy, count: subnetSize, layers: subnetLayers },
             hessian: 'full',
             batchSize: glmBatch,
             priorPrecision: lambda,
