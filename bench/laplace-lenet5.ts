@@ -30,7 +30,7 @@
  *
  *   npx tsx bench/laplace-lenet5.ts --model /work/runs/lenet5-map --ood-dir /work/shared/data/mnist-t10k \
  *       [--rows map,last-layer,all-kron,all-diag,subnetwork] [--train-n 60000] [--train-n-all N] [--test-n 10000] \
- *       [--subnet-size 1000] [--subnet-layers dense_2 [--subnet-strategy largestVariance|largestMagnitude|random]] [--glm-batch-size 100] [--fit-workers N] [--per-layer-prior] [--prior-grid-val N] \
+ *       [--subnet-size 1000] [--subnet-layers dense_2 [--subnet-strategy largestVariance|largestMagnitude|random] [--subnet-marglik]] [--glm-batch-size 100] [--fit-workers N] [--per-layer-prior] [--prior-grid-val N] \
  *       [--fit-batch-size 500] [--predict-batch-size 500] [--no-pytorch] [--pytorch-threads 1] [--json]
  */
 import * as tf from '@tensorflow/tfjs';
@@ -320,11 +320,22 @@ async function main(): Promise<void> {
             batchSize: glmBatch,
             priorPrecision: lambda,
           });
+          // Optionally the subnetwork's own λ: by the validation grid (--prior-grid-val) or its evidence.
+          const p0 = performance.now();
+          if (gridValidation)
+            void posterior.optimizePriorPrecision({
+              method: 'gridsearch',
+              validation: gridValidation,
+              grid: Array.from({ length: 9 }, (_, i) => lambda * 10 ** ((i - 4) / 2)),
+              predict: { batchSize: glmBatch },
+            });
+          else if (flag('subnet-marglik')) void posterior.optimizePriorPrecision({ method: 'marglik' });
+          const ownPriorSeconds = (performance.now() - p0) / 1000;
           void posterior.marginalVariances(); // the Cholesky factor and inverse belong to the fit
           return {
             posterior,
             fitSeconds: selection.fitSeconds + (performance.now() - t0) / 1000,
-            priorSeconds: selection.priorSeconds,
+            priorSeconds: selection.priorSeconds + ownPriorSeconds,
           };
         },
       );
