@@ -4,13 +4,7 @@ import { BayescompError } from '../../util/errors.js';
 import type { DiagonalCurvature } from '../curvature/diagonalCurvature.js';
 import type { LayerSubset } from '../curvature/layerJacobian.js';
 import type { LayerQuantities } from '../model/preactivationGradients.js';
-import {
-  layerBasisCovariance,
-  layerBasisVariance,
-  layerBasisVariances,
-  sumCovariances,
-  sumVariances,
-} from './layerBasisCovariance.js';
+import { layerBasisCovariance, sumCovariances, summedLayerVariances } from './layerBasisCovariance.js';
 import type { PosteriorStructure } from './posteriorStructure.js';
 
 /** Per-parameter prior precisions from one precision per layer part (subset order). */
@@ -51,6 +45,7 @@ export function diagonalPosterior(
       return tf.tensor2d(v, [p.layer.rows, p.layer.outputSize]);
     });
   let cached: tf.Tensor2D[] | undefined;
+  const noBases = parts.map(() => ({}));
   const variances = () => (cached ??= layerVariances(layerPrior).map((t) => tf.keep(t)));
   return {
     structure: 'diag',
@@ -73,35 +68,13 @@ export function diagonalPosterior(
         ),
       );
     },
-    functionalVariance: (q: LayerQuantities) => {
-      const dinv = variances();
-      return sumVariances(
-        parts.map((p, i) =>
-          layerBasisVariance(
-            q.inputs.get(p.layer.name)!,
-            q.gradients.get(p.layer.name)!,
-            undefined,
-            undefined,
-            dinv[i],
-          ),
-        ),
-      );
-    },
-    functionalVarianceAtPriors: (q: LayerQuantities, priors: readonly (readonly number[])[]) =>
+    functionalVariance: (q: LayerQuantities) =>
       tf.tidy(() => {
-        const perPrior = priors.map(layerVariances);
-        return tf.addN(
-          parts.map((p, i) =>
-            layerBasisVariances(
-              q.inputs.get(p.layer.name)!,
-              q.gradients.get(p.layer.name)!,
-              undefined,
-              undefined,
-              perPrior.map((v) => v[i]),
-            ),
-          ),
-        ) as tf.Tensor3D;
+        const [m, c] = q.logits.shape;
+        return summedLayerVariances(q, parts, noBases, [variances()]).reshape([m, c]) as tf.Tensor2D;
       }),
+    functionalVarianceAtPriors: (q: LayerQuantities, priors: readonly (readonly number[])[]) =>
+      tf.tidy(() => summedLayerVariances(q, parts, noBases, priors.map(layerVariances))),
     dispose: () => {
       if (cached) tf.dispose(cached);
       cached = undefined;

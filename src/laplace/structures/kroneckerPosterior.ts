@@ -4,13 +4,7 @@ import type { KroneckerCurvature } from '../curvature/kroneckerCurvature.js';
 import type { LayerSubset } from '../curvature/layerJacobian.js';
 import { matMul64, type SymmetricEigen, symmetricEigen, transpose64 } from '../matrix/denseFloat64.js';
 import type { LayerQuantities } from '../model/preactivationGradients.js';
-import {
-  layerBasisCovariance,
-  layerBasisVariance,
-  layerBasisVariances,
-  sumCovariances,
-  sumVariances,
-} from './layerBasisCovariance.js';
+import { layerBasisCovariance, sumCovariances, summedLayerVariances } from './layerBasisCovariance.js';
 import type { PosteriorStructure } from './posteriorStructure.js';
 
 /** Eigendecompositions of one layer's Kronecker factors A = ΣA/(N·P) (= E[a aᵀ]) and G = ΣG (summed). */
@@ -173,20 +167,12 @@ export function kroneckerPosterior(
         ),
       );
     },
-    functionalVariance: (q: LayerQuantities) => {
-      const t = tensors();
-      return sumVariances(
-        parts.map((p, i) =>
-          layerBasisVariance(
-            q.inputs.get(p.layer.name)!,
-            q.gradients.get(p.layer.name)!,
-            t[i].qa,
-            t[i].qg,
-            t[i].dinv,
-          ),
-        ),
-      );
-    },
+    functionalVariance: (q: LayerQuantities) =>
+      tf.tidy(() => {
+        const t = tensors();
+        const [m, c] = q.logits.shape;
+        return summedLayerVariances(q, parts, t, [t.map((l) => l.dinv)]).reshape([m, c]) as tf.Tensor2D;
+      }),
     functionalVarianceAtPriors: (q: LayerQuantities, priors: readonly (readonly number[])[]) => {
       const t = tensors();
       return tf.tidy(() => {
@@ -198,17 +184,7 @@ export function kroneckerPosterior(
             ),
           ),
         );
-        return tf.addN(
-          parts.map((p, i) =>
-            layerBasisVariances(
-              q.inputs.get(p.layer.name)!,
-              q.gradients.get(p.layer.name)!,
-              t[i].qa,
-              t[i].qg,
-              dinvs.map((d) => d[i]),
-            ),
-          ),
-        ) as tf.Tensor3D;
+        return summedLayerVariances(q, parts, t, dinvs);
       });
     },
     dispose: () => {

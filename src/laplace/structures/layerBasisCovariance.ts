@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import type { LayerSubset } from '../curvature/layerJacobian.js';
+import type { LayerQuantities } from '../model/preactivationGradients.js';
 import { repeatBatch } from '../model/repeatBatch.js';
 
 /** Largest number of float32 values one chunk of rotated per-example Jacobians may hold. */
@@ -156,12 +158,30 @@ export function layerBasisVariances(
   });
 }
 
-/** Sums per-layer `[M, C]` variances, disposing the parts. */
-export function sumVariances(parts: tf.Tensor2D[]): tf.Tensor2D {
-  if (parts.length === 1) return parts[0];
-  const out = tf.addN(parts) as tf.Tensor2D;
-  tf.dispose(parts);
-  return out;
+/**
+ * Σ over the covered layers of {@link layerBasisVariances}, `[K, M, C]`: `dinvs[k][i]` is layer i's D⁻¹ under the
+ * k-th prior, `bases[i]` its eigenbasis (both undefined for a diagonal posterior).
+ */
+export function summedLayerVariances(
+  q: LayerQuantities,
+  parts: readonly LayerSubset[],
+  bases: readonly { readonly qa?: tf.Tensor2D; readonly qg?: tf.Tensor2D }[],
+  dinvs: readonly (readonly tf.Tensor2D[])[],
+): tf.Tensor3D {
+  return tf.tidy(
+    () =>
+      tf.addN(
+        parts.map((p, i) =>
+          layerBasisVariances(
+            q.inputs.get(p.layer.name)!,
+            q.gradients.get(p.layer.name)!,
+            bases[i].qa,
+            bases[i].qg,
+            dinvs.map((d) => d[i]),
+          ),
+        ),
+      ) as tf.Tensor3D,
+  );
 }
 
 /** Sums per-layer `[M, C, C]` covariances, disposing the parts. */
