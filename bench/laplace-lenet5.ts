@@ -283,7 +283,10 @@ async function main(): Promise<void> {
         predict: { batchSize: glmBatch },
       });
     else if (hessian !== 'full')
-      void posterior.optimizePriorPrecision({ method: 'marglik', perLayer: perLayerPrior && subset === 'all' });
+      void posterior.optimizePriorPrecision({
+        method: 'marglik',
+        perLayer: perLayerPrior && subset === 'all',
+      });
     const t2 = performance.now();
     return {
       posterior,
@@ -300,8 +303,10 @@ async function main(): Promise<void> {
         fitTimed('lastLayer', 'kron', train),
       );
     else if (row === 'all-kron')
-      evaluate('all-kron', `all-layer KFAC, GGN, exact prior, ${gridValidation ? `λ by validation NLL (${gridN} images)` : `marglik${perLayerPrior ? ' per layer' : ''}`}, GLM probit`, () =>
-        fitTimed('all', 'kron', trainAll),
+      evaluate(
+        'all-kron',
+        `all-layer KFAC, GGN, exact prior, ${gridValidation ? `λ by validation NLL (${gridN} images)` : `marglik${perLayerPrior ? ' per layer' : ''}`}, GLM probit`,
+        () => fitTimed('all', 'kron', trainAll),
       );
     else if (row === 'subnetwork' && subnetLayers.length > 0)
       evaluate(

@@ -67,3 +67,11 @@ export function parseLrSchedule(text: string): LrScheduleSpec {
       throw bad();
   }
 }
+
+/** A comma-separated list of names (e.g. layers), blanks dropped. */
+export function commaList(text: string): string[] {
+  return text
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n.length > 0);
+}

@@ -2,7 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../runtime/backend.js';
 import { bayesianLayers } from '../variational/index.js';
-import { DEFAULT_PRUNE_THRESHOLDS, parseKlWeight, variationalTraining, type VariationalSetup } from './variational-method.js';
+import {
+  DEFAULT_PRUNE_THRESHOLDS,
+  parseKlWeight,
+  variationalTraining,
+  type VariationalSetup,
+} from './variational-method.js';
 
 beforeAll(async () => {
   await initBackend();
@@ -52,8 +57,8 @@ describe('variationalTraining', () => {
       for (const v of values) expect(v).toBeCloseTo(-4.5, 6);
     }
     model.dispose();
-    expect(() => variationalTraining(tinyNet(), setup({ method: 'sparse-vd', groupInitLogSigma2: -4 }))).toThrow(
-      /applies to group-nj and group-hs/,
-    );
+    expect(() =>
+      variationalTraining(tinyNet(), setup({ method: 'sparse-vd', groupInitLogSigma2: -4 })),
+    ).toThrow(/applies to group-nj and group-hs/);
   });
 });

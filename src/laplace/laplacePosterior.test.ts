@@ -344,7 +344,11 @@ describe('classification posteriors', () => {
     expect(random.indices.length).toBe(4);
     for (const i of random.indices) expect(i).toBeGreaterThanOrEqual(16);
     expect(() =>
-      fitLaplace(model, { x, y }, { hessian: 'full', subset: { strategy: 'random', count: 16, layers: [lastName] } }),
+      fitLaplace(
+        model,
+        { x, y },
+        { hessian: 'full', subset: { strategy: 'random', count: 16, layers: [lastName] } },
+      ),
     ).toThrow(/subnetwork size must be an integer in \[1, 15\]/);
     [diag, sub, random].forEach((f) => f.dispose());
   });

@@ -631,7 +631,7 @@ export function fitLaplace(
   const batchSize = options.batchSize ?? 64;
   const sigma = options.sigma ?? 1;
   requireConfig(sigma > 0, `observation noise must be positive, got ${sigma}`);
-  // The subnetwork selection fits a diagonal Laplace over all weights with one prior precision.
+  // The largest-variance selection fits a diagonal Laplace over all weights (or the strategy's layers), one prior.
   const scalarPrior =
     typeof options.priorPrecision === 'number' ? options.priorPrecision : (options.priorPrecision?.[0] ?? 1);
   const indices = resolveSubset(subset, layout, theta, (layers) => {

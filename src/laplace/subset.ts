@@ -103,7 +103,10 @@ export function resolveSubset(
   const pool = subset.layers ? layerIndices(layout, subset.layers) : undefined;
   const size = pool?.length ?? d;
   if (!(count >= 1 && count <= size) || !Number.isInteger(count)) {
-    throw new BayescompError('bad-config', `subnetwork size must be an integer in [1, ${size}], got ${count}`);
+    throw new BayescompError(
+      'bad-config',
+      `subnetwork size must be an integer in [1, ${size}], got ${count}`,
+    );
   }
   // Scores over the candidates, in candidate order (pool order, or all weights).
   const choose = (scores: ArrayLike<number>): Int32Array => {

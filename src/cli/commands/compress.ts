@@ -24,7 +24,7 @@ import { BayescompError } from '../../util/errors.js';
 import { type CompressionSource, loadCompressionSource } from '../compress-source.js';
 import { startBackend, withDataOptions, withOutputOptions } from '../common-options.js';
 import { type CliIo, printJson } from '../io.js';
-import { finiteNumber, positiveInt } from '../parse-options.js';
+import { commaList, finiteNumber, positiveInt } from '../parse-options.js';
 import { resolveDataset } from '../resolve-inputs.js';
 import { finishRunRecord, newRunRecord, writeRunRecord } from '../run-dir.js';
 
@@ -116,7 +116,7 @@ export function registerCompress(program: Command, io: CliIo): void {
         .option(
           '--keep-float <layers>',
           'comma-separated Dense/Conv2D layers to prune but leave at float32 (e.g. a first convolution)',
-          (text: string) => text.split(',').map((n) => n.trim()).filter((n) => n.length > 0),
+          commaList,
         );
     }
     if (step === 'export') {

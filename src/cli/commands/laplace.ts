@@ -13,7 +13,7 @@ import { applyConfigFile, requireOptions } from '../config-file.js';
 import { startBackend, withDataOptions, withOutputOptions } from '../common-options.js';
 import { type CliIo, printJson, printTable } from '../io.js';
 import { laplacePredictive } from '../laplace-source.js';
-import { finiteNumber, fraction, nonNegativeInt, positiveInt } from '../parse-options.js';
+import { commaList, finiteNumber, fraction, nonNegativeInt, positiveInt } from '../parse-options.js';
 import { resolveDataset, resolveModel } from '../resolve-inputs.js';
 import { finishRunRecord, newRunRecord, RUN_FILES, writeRunRecord } from '../run-dir.js';
 
@@ -95,7 +95,7 @@ export function registerLaplace(program: Command, io: CliIo): void {
     .option(
       '--subnetwork-layers <names>',
       'choose the subnetwork among these Dense/Conv2D layers only (comma-separated names)',
-      (text: string) => text.split(',').map((n) => n.trim()).filter((n) => n.length > 0),
+      commaList,
     )
     .addOption(
       new Option('--predictive <kind>', 'linearised (glm) or sampled networks (nn)')
