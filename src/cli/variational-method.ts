@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from 'commander';
+import { requireConfig } from '../util/errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { deterministicValidationMetrics } from '../train/validation-metrics.js';
 import type { Objective } from '../train/types.js';
@@ -134,10 +135,10 @@ const GROUP_METHODS: ReadonlySet<VariationalMethod> = new Set(['group-nj', 'grou
 export function methodFamily(setup: Pick<VariationalSetup, 'method' | 'groupInitLogSigma2'>): FamilySpec {
   const family = METHOD_FAMILIES[setup.method];
   if (setup.groupInitLogSigma2 === undefined) return family;
-  if (!GROUP_METHODS.has(setup.method))
-    throw new InvalidArgumentError(
-      `--group-init-log-sigma2 applies to group-nj and group-hs, not to ${setup.method}`,
-    );
+  requireConfig(
+    GROUP_METHODS.has(setup.method),
+    `--group-init-log-sigma2 applies to group-nj and group-hs, not to ${setup.method}`,
+  );
   return { ...family, options: { ...family.options, initScaleLogSigma2: setup.groupInitLogSigma2 } };
 }
 
