@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCliCaptured } from './test-utils.js';
 
@@ -15,6 +18,27 @@ describe('bayescomp CLI', () => {
     const { code, err } = await runCliCaptured(['info', '--frobnicate']);
     expect(code).toBe(2);
     expect(err).toMatch(/unknown option/);
+  });
+
+  it('a bad value reaching a command from its config file gets one line and the usage status', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bayescomp-config-'));
+    const config = join(dir, 'train.json');
+    await writeFile(config, JSON.stringify({ klWeight: 'bogus' }));
+    const { code, err } = await runCliCaptured([
+      'train',
+      '--model',
+      'mlp',
+      '--data',
+      'fashion-mnist-subset',
+      '--method',
+      'sparse-vd',
+      '--config',
+      config,
+      '--out',
+      join(dir, 'run'),
+    ]);
+    expect(code).toBe(2);
+    expect(err.trim().split('\n')).toEqual(["bayescomp: cannot read KL weight 'bogus'"]);
   });
 
   it('--help lists the commands and exits 0', async () => {

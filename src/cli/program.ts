@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BayescompError, EXIT_CODES } from '../util/errors.js';
@@ -69,6 +69,12 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     if (out && !(err instanceof BayescompError && KEEP_OUTPUT_ON.has(err.code))) {
       // The command made this directory and failed: leave no partial outputs behind.
       await rm(out, { recursive: true, force: true }).catch(() => undefined);
+    }
+    // Commander prints its own parse errors before throwing a plain CommanderError; an InvalidArgumentError that
+    // reaches here came from a command's own code (e.g. a config file's value) and has not been printed yet.
+    if (err instanceof InvalidArgumentError) {
+      io.err(`bayescomp: ${err.message}\n`);
+      return EXIT_USAGE;
     }
     if (err instanceof CommanderError) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0
