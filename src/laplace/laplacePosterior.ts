@@ -196,8 +196,13 @@ export class LaplacePosterior {
     const c = this.state.curvature;
     if (c.structure === 'diag') return diagonalPosterior(c, this.parts, tau, scale);
     if (c.structure === 'full') return fullPosterior(c, this.parts, tau, scale);
-    this.kronEigens ??= kroneckerEigen(c);
-    return kroneckerPosterior(this.kronEigens, this.parts, tau, scale, this.state.kronPrior);
+    return kroneckerPosterior(
+      this.kroneckerEigendecompositions()!,
+      this.parts,
+      tau,
+      scale,
+      this.state.kronPrior,
+    );
   }
 
   private invalidate(): void {

@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import { LaplacePosterior } from '../../laplace/laplacePosterior.js';
 import { decodeLaplaceState } from '../../laplace/serialization.js';
 import type { KroneckerEigen } from '../../laplace/structures/kroneckerPosterior.js';
-import { adoptKroneckerEigens } from './kroneckerEigenTransfer.js';
 import { restoreModel, type ModelSnapshot } from './modelSnapshot.js';
 
 /** One worker's share of a Laplace GLM predictive: the examples `[start, end)`. */
@@ -31,7 +30,7 @@ async function laplacePredictTask(task: LaplacePredictTask): Promise<number> {
     model,
     decodeLaplaceState(task.stateJson, task.stateBin, 'the posterior sent to a worker'),
   );
-  if (task.kroneckerEigens) adoptKroneckerEigens(posterior, task.kroneckerEigens);
+  if (task.kroneckerEigens) posterior.adoptKroneckerEigendecompositions(task.kroneckerEigens);
   try {
     if (task.end <= task.start) return 0;
     const featureSize = task.featureShape.reduce((a, b) => a * b, 1);

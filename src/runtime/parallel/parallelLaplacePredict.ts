@@ -3,7 +3,6 @@ import type { LaplacePosterior, LaplacePredictOptions } from '../../laplace/lapl
 import { encodeLaplaceState } from '../../laplace/serialization.js';
 import { BayescompError, requireConfig } from '../../util/errors.js';
 import { backendInfo, initBackend } from '../backend.js';
-import { kroneckerEigensOf } from './kroneckerEigenTransfer.js';
 import { laplaceStateOf } from './laplaceWorker.js';
 import type { LaplacePredictTask } from './laplacePredictWorker.js';
 import { snapshotModel } from './modelSnapshot.js';
@@ -62,7 +61,8 @@ export async function predictLaplaceParallel(
   const { json, bin } = encodeLaplaceState(laplaceStateOf(posterior));
   const stateBin = new Uint8Array(new SharedArrayBuffer(bin.byteLength));
   stateBin.set(bin);
-  const kroneckerEigens = kroneckerEigensOf(posterior);
+  // Computed once here (seconds for LeNet-5) rather than again in every worker.
+  const kroneckerEigens = posterior.kroneckerEigendecompositions();
   const snapshot = snapshotModel(posterior.model);
   const inputs = sharedFloat32(x.dataSync() as Float32Array);
   const out = sharedFloat32(n * outputs);
