@@ -88,6 +88,48 @@ describe('FusedAdamOptimizer', () => {
     tf.dispose([...a, ...b, ...c]);
   });
 
+  it('on the wasm heap is bit-identical to its kernel-by-kernel form (run on the cpu backend)', async () => {
+    // Sizes 35, 3 and 64: a SIMD body with a 3-element tail, a tail alone, no tail. The loss Σ c·w² + d·w has a
+    // gradient made of float32 products and sums only, which both backends round identically.
+    const run = (): number[][] => {
+      const rng = new Random(9);
+      const vars = [[7, 5], [3], [64]].map((shape) =>
+        tf.variable(
+          tf.tensor(
+            Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+            shape,
+          ),
+        ),
+      );
+      const opt = new FusedAdamOptimizer(0.05, 0.9, 0.999, 1e-7);
+      for (let t = 0; t < 15; t++) {
+        (opt as unknown as { learningRate: number }).learningRate = t % 2 ? 0.05 : 0.013;
+        const { value, grads } = tf.variableGrads(
+          () =>
+            tf.addN(
+              vars.map((v, i) => tf.sum(tf.add(tf.mul(tf.square(v), 0.7 + i), tf.mul(v, -0.3 * i)))),
+            ) as tf.Scalar,
+          vars,
+        );
+        opt.applyGradients(vars.map((v) => ({ name: v.name, tensor: grads[v.name] })));
+        tf.dispose([value, ...Object.values(grads)]);
+      }
+      const out = vars.map((v) => Array.from(v.dataSync()));
+      opt.dispose();
+      tf.dispose(vars);
+      return out;
+    };
+    expect(tf.getBackend()).toBe('wasm');
+    const onHeap = run();
+    await tf.setBackend('cpu');
+    try {
+      const byKernels = run();
+      expect(onHeap).toEqual(byKernels);
+    } finally {
+      await tf.setBackend('wasm');
+    }
+  });
+
   it('leaks no tensors per step', () => {
     const vars = seededVariables(3);
     const opt = new FusedAdamOptimizer(0.01, 0.9, 0.999, 1e-8);

@@ -10,6 +10,7 @@ import { WorkerPool } from '../runtime/parallel/workerPool.js';
 import { BayescompError } from '../util/errors.js';
 import { BayesianDense } from '../variational/bayesianDense.js';
 import { logUniformFamily } from '../variational/families/logUniformPosterior.js';
+import { modelKl } from '../variational/modelLayers.js';
 import { trainParallel } from './parallel-train.js';
 import type { OptimizerSpec } from './optimizers.js';
 import { flatWeights, gaussianBlobs, smallMlp } from './test-utils.js';
@@ -218,6 +219,29 @@ describe('trainParallel', () => {
     );
     expect(relativeDifference(r.parallel, r.single)).toBeLessThan(1e-6);
     expect(r.parallelLoss).toBeCloseTo(r.singleLoss, 6);
+  });
+
+  it('sums the workers’ Sparse VD KL parts to the whole KL and reports β once (2 workers)', async () => {
+    // A learning rate of 0 keeps the weights fixed, so every step's summed KL parts must equal modelKl.
+    const model = sparseVdMlp(6);
+    const expected = modelKl(model);
+    const result = await trainParallel({
+      model,
+      data,
+      epochs: 1,
+      batchSize: 32,
+      seed: 3,
+      workers: 2,
+      pool: pools.get(2),
+      optimizer: { name: 'sgd', learningRate: 0 },
+      objective: { kind: 'elbo', beta: 0.5 },
+      progress: 'none',
+    });
+    const kl = expected.dataSync()[0];
+    expect(Math.abs(result.history[0].terms.kl - kl)).toBeLessThan(1e-5 * kl);
+    expect(result.history[0].terms.beta).toBeCloseTo(0.5, 6);
+    expected.dispose();
+    model.dispose();
   });
 
   it('is reproducible with 2 workers for the ELBO and keeps the replicas identical', async () => {

@@ -49,8 +49,8 @@ export interface ParallelTrainOptions extends Omit<
   readonly workerImports?: readonly string[];
   /**
    * Each worker's relative share of every batch, e.g. `[0.4, 0.6]`; default equal. Worker 0 also computes the
-   * batch-independent terms (the KL of a variational objective, the L2 term), so a smaller first share balances the
-   * workers. The shares fix which examples (and so which noise) each worker gets: keep them for reproducible runs.
+   * batch-independent terms that do not split by weight (the L2 term, the KL of group priors; a KL that is a sum over
+   * weights is split between all workers), so with those a smaller first share balances the workers. The shares fix which examples (and so which noise) each worker gets: keep them for reproducible runs.
    */
   readonly shares?: readonly number[];
   /**
@@ -76,7 +76,8 @@ export interface ParallelTrainResult extends TrainResult {
  * Data-parallel training on worker threads, for the machine's cores the single-threaded wasm backend leaves idle.
  * Each of W workers holds a replica of the model. At every step the batch (the same examples, in the same order, as
  * `train`) is split into W contiguous shares of sizes differing by at most one; worker w differentiates (m_w/M) · its
- * share's mean data term, worker 0 adds the batch-independent terms (L2, KL), and each writes its gradient into shared
+ * share's mean data term plus its block of the KL's rows (worker 0 adds the batch-independent terms that do not
+ * split: L2, group priors' KL), and each writes its gradient into shared
  * memory. After a barrier, worker w sums its own range of the flat parameter vector over the workers' gradients (in
  * worker order) and applies the optimiser to that range only (a float32 JavaScript optimiser with the TF.js update
  * rules, see `FlatOptimizer`), writing the new values into a shared parameter vector; after a second barrier every

@@ -244,6 +244,20 @@ export abstract class BayesianLayer extends tf.layers.Layer {
     });
   }
 
+  /**
+   * Part `part` of `parts` of {@link kl}, for data-parallel workers: each family's own split where it has one
+   * ({@link PosteriorFamily.klPart}), otherwise its whole KL in part 0. The parts sum to {@link kl}.
+   */
+  klPart(part: number, parts: number): tf.Scalar {
+    return tf.tidy(() => {
+      const families = this.biasFamily ? [this.family(), this.biasFamily] : [this.family()];
+      const terms = families.map((f) =>
+        f.klPart ? f.klPart(part, parts) : part === 0 ? f.kl() : tf.scalar(0),
+      );
+      return (terms.length === 1 ? terms[0] : tf.addN(terms)) as tf.Scalar;
+    });
+  }
+
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
     return tf.tidy(() => {
       const original = Array.isArray(inputs) ? inputs[0] : inputs;

@@ -52,6 +52,7 @@ export { BayesianConv2D, bayesianConv2d, type BayesianConv2DArgs } from './bayes
 export {
   bayesianLayers,
   modelKl,
+  modelKlPart,
   setPredictionMode,
   setReparameterisation,
   sparsityReport,

@@ -23,6 +23,18 @@ export function modelKl(model: tf.LayersModel): tf.Scalar {
   });
 }
 
+/**
+ * Part `part` of `parts` of {@link modelKl} (each layer's {@link BayesianLayer.klPart}): the parts sum to the whole,
+ * so W data-parallel workers can each differentiate one.
+ */
+export function modelKlPart(model: tf.LayersModel, part: number, parts: number): tf.Scalar {
+  return tf.tidy(() => {
+    let total: tf.Scalar = tf.scalar(0);
+    for (const layer of bayesianLayers(model)) total = tf.add(total, layer.klPart(part, parts));
+    return total;
+  });
+}
+
 /** Pruned and total kernel weights of one layer. */
 export interface BayesianLayerSparsity {
   readonly name: string;

@@ -10,6 +10,7 @@ import { avgPoolGradConfig, maxPoolGradConfig } from './poolingGradients.js';
 import { leadingAxesSumConfig } from './leadingAxesSum.js';
 import { mirrorPadGradConfig } from './mirrorPadGradient.js';
 import { sharingIdentityConfig } from './sharingIdentity.js';
+import { simdMathConfig } from './simdMath.js';
 import { transposingMatMulConfig } from './transposingMatMul.js';
 import { unsortedSegmentSumConfig } from './unsortedSegmentSum.js';
 
@@ -69,6 +70,9 @@ const plans: Readonly<Record<string, readonly KernelPlan[]>> = {
     { kernelName: 'Identity', when: 'wrap', make: (_, existing) => sharingIdentityConfig(existing!) },
     // Its Sum transposes before reducing leading axes (every bias gradient).
     { kernelName: 'Sum', when: 'wrap', make: (_, existing) => leadingAxesSumConfig(existing!) },
+    // Its Exp and Log are scalar libm loops (every variance exp(log σ²), every Sparse VD log θ²).
+    { kernelName: 'Exp', when: 'wrap', make: (_, existing) => simdMathConfig('exp', existing!) },
+    { kernelName: 'Log', when: 'wrap', make: (_, existing) => simdMathConfig('log', existing!) },
   ],
   cpu: [
     // The cpu backend's own filter gradient is a scalar loop taking seconds per call at LeNet-5 sizes.

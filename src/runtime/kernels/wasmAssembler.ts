@@ -33,16 +33,32 @@ export const op = {
 /** SIMD opcodes (after the 0xfd prefix). */
 export const simd = {
   v128Load: 0x00,
+  v128Load32Splat: 0x09,
   v128Store: 0x0b,
   v128Const: 0x0c,
   i32x4Splat: 0x11,
   i32x4ExtractLane: 0x1b,
   f32x4ExtractLane: 0x1f,
+  f32x4Lt: 0x43,
   f32x4Gt: 0x44,
+  f32x4Le: 0x45,
+  f32x4Ge: 0x46,
+  v128And: 0x4e,
+  v128Or: 0x50,
   v128Bitselect: 0x52,
+  f32x4Floor: 0x68,
+  i32x4Shl: 0xab,
+  i32x4ShrU: 0xad,
   i32x4Add: 0xae,
+  i32x4Sub: 0xb1,
+  f32x4Abs: 0xe0,
+  f32x4Sqrt: 0xe3,
   f32x4Add: 0xe4,
+  f32x4Sub: 0xe5,
   f32x4Mul: 0xe6,
+  f32x4Div: 0xe7,
+  i32x4TruncSatF32x4S: 0xf8,
+  f32x4ConvertI32x4S: 0xfa,
 } as const;
 
 /** Unsigned LEB128. */

@@ -51,7 +51,7 @@ export class WasmHeap {
    * The backend's `WebAssembly.Memory`: exported by the single-threaded builds (`asm.memory`); created by the
    * JavaScript side and imported by the threaded build (`wasmMemory`, shared).
    */
-  private memory(): WebAssembly.Memory | undefined {
+  memory(): WebAssembly.Memory | undefined {
     const { asm, wasmMemory } = this.backend.wasm;
     const memory = asm?.memory ?? wasmMemory;
     return memory instanceof WebAssembly.Memory ? memory : undefined;

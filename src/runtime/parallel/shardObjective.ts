@@ -3,7 +3,7 @@ import { kernelVariables, meanNegativeLogLikelihood, sumOfSquares } from '../../
 import type { Batch, StepContext } from '../../train/types.js';
 import { BayescompError, requireConfig } from '../../util/errors.js';
 import type { WeightSample } from '../../variational/bayesianLayer.js';
-import { bayesianLayers, modelKl, sparsityReport, updatePriors } from '../../variational/modelLayers.js';
+import { bayesianLayers, modelKlPart, sparsityReport, updatePriors } from '../../variational/modelLayers.js';
 import { withNoiseSource } from '../../variational/noise.js';
 import {
   likelihoodSettings,
@@ -14,8 +14,13 @@ import { klWeightScheduleFromSpec, type ObjectiveSpec } from './objectiveSpec.js
 
 /** Which part of a minibatch one worker holds. */
 export interface Shard {
-  /** Worker index; worker 0 also adds the batch-independent terms (L2, KL, log-density ratios). */
+  /**
+   * Worker index; worker 0 also adds the batch-independent terms that do not split by weight (L2, log-density
+   * ratios, the KL of group priors).
+   */
   readonly index: number;
+  /** Number of workers. */
+  readonly workers: number;
   /** This worker's examples over the whole batch's, m_w / M. */
   readonly fraction: number;
   /** The whole batch's size M. */
@@ -42,7 +47,10 @@ export interface ShardLoss {
 export interface ShardObjective {
   /** Term names in logging order (those of the single-process objective). */
   readonly termNames: readonly string[];
-  /** Whether a worker without examples still has to take part (it must, when workers exchange values mid-step). */
+  /**
+   * Whether a worker without examples still has to take part (it must when workers exchange values mid-step, or
+   * each holds a part of a batch-independent term).
+   */
   readonly collective: boolean;
   /**
    * Whether every worker draws from the same noise stream (the Rényi objective's shared weight samples) rather than
@@ -117,9 +125,10 @@ function mapShard(spec: Extract<ObjectiveSpec, { kind: 'map' }>): ShardObjective
 }
 
 /**
- * ELBO (`elboObjective`): (m_w/M) · the K-pass mean NLL of the shard, plus β·KL/N on worker 0. Each worker draws its
- * own noise (its examples' local-reparameterisation noise), so with several workers the noise differs from a
- * single-process run; the expected gradient is the same.
+ * ELBO (`elboObjective`): (m_w/M) · the K-pass mean NLL of the shard, plus β · (the worker's part of the KL) / N —
+ * families whose KL is a sum over weights split it by rows between the workers (`modelKlPart`), the others' KL is
+ * taken by worker 0. Each worker draws its own noise (its examples' local-reparameterisation noise), so with several
+ * workers the noise differs from a single-process run; the expected gradient is the same.
  */
 function elboShard(spec: Extract<ObjectiveSpec, { kind: 'elbo' }>): ShardObjective {
   const schedule = klWeightScheduleFromSpec(spec.beta);
@@ -127,7 +136,7 @@ function elboShard(spec: Extract<ObjectiveSpec, { kind: 'elbo' }>): ShardObjecti
   const empiricalBayes = spec.empiricalBayes ?? true;
   return {
     termNames: ['data', 'kl', 'beta', 'nelbo'],
-    collective: false,
+    collective: true,
     sharedNoise: false,
     loss(model, batch, context, shard): ShardLoss {
       return withNoiseSource(context.random, () => {
@@ -143,17 +152,15 @@ function elboShard(spec: Extract<ObjectiveSpec, { kind: 'elbo' }>): ShardObjecti
             shard.fraction,
           );
         }
-        if (shard.index !== 0) {
-          const zero = tf.scalar(0);
-          return { loss: data, reported: data, terms: { data, kl: zero, beta: zero, nelbo: data } };
-        }
-        const kl = modelKl(model);
+        const kl = modelKlPart(model, shard.index, shard.workers);
         const progress = context.epoch + context.step / Math.max(1, context.stepsPerEpoch);
         const betaValue = schedule.value(progress);
         const klPerExample = tf.div(kl, context.datasetSize);
         const loss = tf.add(data, tf.mul(betaValue, klPerExample)) as tf.Scalar;
         const nelbo = tf.add(data, klPerExample) as tf.Scalar;
-        return { loss, reported: loss, terms: { data, kl, beta: tf.scalar(betaValue), nelbo } };
+        // Terms are summed over the workers: β is reported once.
+        const beta = tf.scalar(shard.index === 0 ? betaValue : 0);
+        return { loss, reported: loss, terms: { data, kl, beta, nelbo } };
       });
     },
     onEpochEnd(epoch, model, logs) {

@@ -4,6 +4,7 @@ import type { Dataset } from '../../data/dataset.js';
 import { kernelVariables } from '../../train/map-objective.js';
 import { validateOptimizerSpec, type OptimizerSpec } from '../../train/optimizers.js';
 import type { Batch, StepContext } from '../../train/types.js';
+import { WasmHeap } from '../kernels/wasmHeap.js';
 import { Random } from '../random.js';
 import { SharedBarrier } from './barrier.js';
 import { FlatOptimizer } from './flatOptimizer.js';
@@ -96,6 +97,11 @@ interface Replica {
   readonly barrier: SharedBarrier;
   readonly smallSum: SharedSum;
   readonly parameterCount: number;
+  /**
+   * The wasm backend's heap, when that is the backend: gradients are copied from it into shared memory and new
+   * parameters from shared memory into it directly (one copy each way instead of two).
+   */
+  readonly heap: WasmHeap | undefined;
 }
 
 let replica: Replica | undefined;
@@ -159,6 +165,7 @@ async function initTrain(init: TrainInit): Promise<{ parameters: number }> {
     barrier,
     smallSum: new SharedSum(init.shared.small, init.workers, init.index, SMALL_SUM_CAPACITY, barrier),
     parameterCount,
+    heap: WasmHeap.of(tf.backend()),
   };
   return { parameters: parameterCount };
 }
@@ -200,6 +207,7 @@ function epochSteps(r: Replica, task: EpochTask): EpochOutcome {
     };
     const shard: Shard = {
       index,
+      workers,
       fraction: (b - a) / m,
       batchSize: m,
       sumAcrossWorkers: (values) => r.smallSum.sum(values),
@@ -275,8 +283,11 @@ function shardGradients(
     let offset = 0;
     for (const v of r.variables) {
       const g = grads[v.name];
-      if (g) gradients.set(g.dataSync() as Float32Array, offset);
-      else gradients.fill(0, offset, offset + v.size);
+      if (!g) gradients.fill(0, offset, offset + v.size);
+      else if (r.heap) {
+        const start = r.heap.offset(g);
+        gradients.set(r.heap.f32.subarray(start, start + v.size), offset);
+      } else gradients.set(g.dataSync() as Float32Array, offset);
       offset += v.size;
     }
   } finally {
@@ -305,8 +316,15 @@ function loadParameters(r: Replica): void {
   let offset = 0;
   tf.tidy(() => {
     for (const v of r.variables) {
-      // A copy: some backends (cpu) keep the array they are given, and the shared one changes every step.
-      v.assign(tf.tensor(parameters.slice(offset, offset + v.size), v.shape, 'float32'));
+      const values = parameters.subarray(offset, offset + v.size);
+      if (r.heap) {
+        const info = r.heap.output(v.shape);
+        r.heap.f32.set(values, r.heap.offset(info));
+        v.assign(tf.engine().makeTensorFromTensorInfo(info));
+      } else {
+        // A copy: some backends (cpu) keep the array they are given, and the shared one changes every step.
+        v.assign(tf.tensor(values.slice(), v.shape, 'float32'));
+      }
       offset += v.size;
     }
   });

@@ -13,6 +13,7 @@ import {
   numberOption,
   type PosteriorFamily,
   registerPosteriorFamily,
+  rowBlock,
 } from './posteriorFamily.js';
 
 /** Options of the Sparse VD (log-uniform prior) family. */
@@ -105,6 +106,13 @@ export class LogUniformPosterior implements PosteriorFamily {
   kl(): tf.Scalar {
     const { theta, logSigma2 } = this.vars();
     return sparseVdKl(theta, logSigma2, this.clip);
+  }
+
+  klPart(part: number, parts: number): tf.Scalar {
+    return tf.tidy(() => {
+      const { theta, logSigma2 } = this.vars();
+      return sparseVdKl(rowBlock(theta, part, parts), rowBlock(logSigma2, part, parts), this.clip);
+    });
   }
 
   logPosterior(w: tf.Tensor): tf.Scalar {

@@ -86,6 +86,12 @@ export interface PosteriorFamily {
   sample(random: Random): tf.Tensor;
   /** KL(q ‖ p) summed over the tensor (closed form or the family's published approximation). */
   kl(): tf.Scalar;
+  /**
+   * The KL of one of `parts` blocks of the weight's rows ({@link rowBlock}), so that the parts sum to {@link kl} (up
+   * to float rounding): data-parallel workers each differentiate one part instead of one worker the whole. Absent
+   * when the KL does not split by weight (group priors); callers then take {@link kl} once.
+   */
+  klPart?(part: number, parts: number): tf.Scalar;
   /** log q(w) summed over the tensor, for Monte-Carlo KL and Rényi bounds; absent when not available. */
   logPosterior?(w: tf.Tensor): tf.Scalar;
   /** log p(w) summed over the tensor (a proper, normalised prior); absent when the prior is improper. */
@@ -169,4 +175,17 @@ export function meanInitializer(initStd: number | undefined, seed: number): Weig
   return initStd === undefined
     ? tf.initializers.glorotNormal({ seed })
     : tf.initializers.randomNormal({ mean: 0, stddev: initStd, seed });
+}
+
+/**
+ * Block `part` of `parts` of a tensor's rows: the tensor viewed as a matrix [rows, last dimension] (a vector is one
+ * row, so a single part holds all of it), its rows split into `parts` contiguous blocks whose sizes differ by at most
+ * one. Gradients flow back to `t`.
+ */
+export function rowBlock(t: tf.Tensor, part: number, parts: number): tf.Tensor2D {
+  const cols = t.rank === 0 ? 1 : t.shape[t.rank - 1];
+  const rows = t.size / cols;
+  const start = Math.floor((rows * part) / parts);
+  const end = Math.floor((rows * (part + 1)) / parts);
+  return tf.slice(tf.reshape(t, [rows, cols]), [start, 0], [end - start, cols]) as tf.Tensor2D;
 }

@@ -13,6 +13,7 @@ import {
   numberOption,
   type PosteriorFamily,
   registerPosteriorFamily,
+  rowBlock,
 } from './posteriorFamily.js';
 import { quantizingPriorKl, vnqCodebookIndices, VNQ_TAU } from './quantizingPrior.js';
 
@@ -190,6 +191,17 @@ export class VnqPosterior implements PosteriorFamily {
       const { theta, logSigma2, r } = this.vars();
       const centres = tf.stack([tf.neg(r), r]) as tf.Tensor1D;
       return quantizingPriorKl(theta, logSigma2, centres, { tau: this.tau, logAlphaClip: this.clip });
+    });
+  }
+
+  klPart(part: number, parts: number): tf.Scalar {
+    return tf.tidy(() => {
+      const { theta, logSigma2, r } = this.vars();
+      const centres = tf.stack([tf.neg(r), r]) as tf.Tensor1D;
+      return quantizingPriorKl(rowBlock(theta, part, parts), rowBlock(logSigma2, part, parts), centres, {
+        tau: this.tau,
+        logAlphaClip: this.clip,
+      });
     });
   }
 

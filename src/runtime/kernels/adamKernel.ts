@@ -1,0 +1,213 @@
+/**
+ * One Adam update of a whole tensor in one pass over the wasm backend's heap, with 128-bit SIMD:
+ *
+ *   m' = m·β₁ + g·(1 − β₁),   v' = v·β₂ + (g·g)·(1 − β₂),   w' = w + (m' / (√v' + ε̂))·s,
+ *
+ * each operation rounded to float32 in this order — the order of `FusedAdamOptimizer`'s TF.js kernels, so the
+ * results are bit-identical to them. Why: those are 12 kernels per variable, each a pass over memory plus the
+ * engine's bookkeeping (≈ 5 ms of a 31 ms Sparse VD LeNet-300-100 step, half of it in dispatch); this is one pass.
+ * Where the module cannot be instantiated (no SIMD) the same arithmetic runs in JavaScript, also bit-identical
+ * (float32 +, ×, ÷ and √ computed in float64 and rounded once are correctly rounded).
+ */
+import {
+  type AssembledFunction,
+  I32,
+  V128,
+  assembleModule,
+  get,
+  i32,
+  increment,
+  memarg,
+  op,
+  set,
+  simd,
+  simdOp,
+  whileNot,
+} from './wasmAssembler.js';
+
+/** The scalars of one update, in the order the kernel reads them. */
+export interface AdamScalars {
+  readonly beta1: number;
+  readonly oneMinusBeta1: number;
+  readonly beta2: number;
+  readonly oneMinusBeta2: number;
+  /** ε̂, added to √v'. */
+  readonly epsilon: number;
+  /** s, the signed step size multiplying the ratio. */
+  readonly step: number;
+}
+
+/** Element indices (float32 units) on the heap of one update's operands and results, and their length. */
+export interface AdamOperands {
+  readonly w: number;
+  readonly m: number;
+  readonly v: number;
+  readonly g: number;
+  readonly outW: number;
+  readonly outM: number;
+  readonly outV: number;
+  readonly length: number;
+}
+
+/** The update on one heap. */
+export interface AdamKernel {
+  /**
+   * Writes m', v' and w' for `length` elements. `scalars` is the element index of 6 float32 values laid out as
+   * {@link AdamScalars} (written there with {@link writeAdamScalars}).
+   */
+  update(heap: Float32Array, operands: AdamOperands, scalars: number): void;
+}
+
+/** Writes the scalars at element index `at` of `heap`, rounded to float32 (as TF.js scalar tensors are). */
+export function writeAdamScalars(heap: Float32Array, at: number, s: AdamScalars): void {
+  heap.set([s.beta1, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.epsilon, s.step], at);
+}
+
+const f = Math.fround;
+
+/** Elements `[from, length)` in JavaScript (the fallback and the SIMD loop's tail). */
+function updateScalar(heap: Float32Array, o: AdamOperands, scalars: number, from: number): void {
+  const [b1, c1, b2, c2, eps, step] = heap.subarray(scalars, scalars + 6);
+  for (let i = from; i < o.length; i++) {
+    const g = heap[o.g + i];
+    const m = f(f(heap[o.m + i] * b1) + f(g * c1));
+    const v = f(f(heap[o.v + i] * b2) + f(f(g * g) * c2));
+    heap[o.outM + i] = m;
+    heap[o.outV + i] = v;
+    heap[o.outW + i] = f(heap[o.w + i] + f(f(m / f(f(Math.sqrt(v)) + eps)) * step));
+  }
+}
+
+/** The JavaScript form of the kernel. */
+export const javascriptAdam: AdamKernel = {
+  update: (heap, operands, scalars) => updateScalar(heap, operands, scalars, 0),
+};
+
+// Parameters (byte addresses): w, m, v, g, outW, outM, outV, scalars, vectorBytes; then locals.
+const [W, M, V, G, OUT_W, OUT_M, OUT_V, SCALARS, BYTES] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+const K = 9;
+const [B1, C1, B2, C2, EPS, STEP, NEW_M, NEW_V] = [10, 11, 12, 13, 14, 15, 16, 17];
+
+function adamLoop(): AssembledFunction {
+  const at = (base: number) => [...get(base), ...get(K), op.i32Add];
+  const load = (base: number) => [...at(base), ...simdOp(simd.v128Load), ...memarg];
+  const splat = (index: number, local: number) => [
+    ...get(SCALARS),
+    ...i32(4 * index),
+    op.i32Add,
+    ...simdOp(simd.v128Load32Splat),
+    ...memarg,
+    ...set(local),
+  ];
+  const mul = simdOp(simd.f32x4Mul);
+  const add = simdOp(simd.f32x4Add);
+  const body = [
+    // m' = m·β₁ + g·(1 − β₁)
+    ...load(M),
+    ...get(B1),
+    ...mul,
+    ...load(G),
+    ...get(C1),
+    ...mul,
+    ...add,
+    ...set(NEW_M),
+    ...at(OUT_M),
+    ...get(NEW_M),
+    ...simdOp(simd.v128Store),
+    ...memarg,
+    // v' = v·β₂ + (g·g)·(1 − β₂)
+    ...load(V),
+    ...get(B2),
+    ...mul,
+    ...load(G),
+    ...load(G),
+    ...mul,
+    ...get(C2),
+    ...mul,
+    ...add,
+    ...set(NEW_V),
+    ...at(OUT_V),
+    ...get(NEW_V),
+    ...simdOp(simd.v128Store),
+    ...memarg,
+    // w' = w + (m' / (√v' + ε̂))·s
+    ...at(OUT_W),
+    ...load(W),
+    ...get(NEW_M),
+    ...get(NEW_V),
+    ...simdOp(simd.f32x4Sqrt),
+    ...get(EPS),
+    ...add,
+    ...simdOp(simd.f32x4Div),
+    ...get(STEP),
+    ...mul,
+    ...add,
+    ...simdOp(simd.v128Store),
+    ...memarg,
+    ...increment(K, i32(16)),
+  ];
+  const code = [
+    ...splat(0, B1),
+    ...splat(1, C1),
+    ...splat(2, B2),
+    ...splat(3, C2),
+    ...splat(4, EPS),
+    ...splat(5, STEP),
+    ...i32(0),
+    ...set(K),
+    ...whileNot([...get(K), ...get(BYTES), op.i32GeS], body),
+  ];
+  return { name: 'adam', params: 9, locals: [I32, V128, V128, V128, V128, V128, V128, V128, V128], code };
+}
+
+type AdamExport = (
+  w: number,
+  m: number,
+  v: number,
+  g: number,
+  outW: number,
+  outM: number,
+  outV: number,
+  scalars: number,
+  vectorBytes: number,
+) => void;
+
+const instances = new WeakMap<WebAssembly.Memory, AdamKernel | null>();
+
+/** The SIMD kernel on `memory` (one instance per memory), or the JavaScript one where SIMD is unavailable. */
+export function adamKernel(memory: WebAssembly.Memory | undefined): AdamKernel {
+  if (memory === undefined) return javascriptAdam;
+  let kernel = instances.get(memory);
+  if (kernel === undefined) {
+    kernel = instantiate(memory);
+    instances.set(memory, kernel);
+  }
+  return kernel ?? javascriptAdam;
+}
+
+function instantiate(memory: WebAssembly.Memory): AdamKernel | null {
+  try {
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    const module = new WebAssembly.Module(assembleModule([adamLoop()], { sharedMemory: shared }));
+    const adam = (new WebAssembly.Instance(module, { env: { memory } }).exports as { adam: AdamExport }).adam;
+    return {
+      update(heap, o, scalars) {
+        const vectorLength = o.length & ~3;
+        adam(
+          o.w << 2,
+          o.m << 2,
+          o.v << 2,
+          o.g << 2,
+          o.outW << 2,
+          o.outM << 2,
+          o.outV << 2,
+          scalars << 2,
+          vectorLength << 2,
+        );
+        updateScalar(heap, o, scalars, vectorLength);
+      },
+    };
+  } catch {
+    return null;
+  }
+}
