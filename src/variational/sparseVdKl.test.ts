@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../runtime/backend.js';
 import { Random } from '../runtime/random.js';
 import { logUniformKl, logUniformKlScalar, sparseLogAlpha } from './logUniformKl.js';
-import { sparseVdKl } from './sparseVdKl.js';
+import { sparseVdKl, sparseVdKlByKernels } from './sparseVdKl.js';
 
 beforeAll(async () => {
   await initBackend();
@@ -110,8 +110,42 @@ describe('sparseVdKl (fused Sparse VD KL with closed-form gradient)', () => {
     tf.dispose([gTheta, gLs]);
   });
 
+  it('runs as one pass on the wasm heap for large tensors, agreeing with the kernel chain; NaN goes to the chain', async () => {
+    const { theta, logSigma2 } = parameters(200, 300, 5);
+    // (tf.profile reuses its result object: read each before the next.)
+    const onePass = await tf.profile(() => sparseVdKl(theta, logSigma2));
+    // The pass itself is no kernel; only the two-stage sum of its per-weight terms is.
+    expect(onePass.kernels.map((k) => k.name).filter((name) => name !== '')).toEqual([
+      'Reshape',
+      'Sum',
+      'Sum',
+    ]);
+    tf.dispose(onePass.result as tf.Tensor);
+    const chain = await tf.profile(() => sparseVdKlByKernels(theta, logSigma2));
+    expect(chain.kernels.length).toBeGreaterThan(10);
+    tf.dispose(chain.result as tf.Tensor);
+    const a = tf.valueAndGrads((x: tf.Tensor, y: tf.Tensor) => sparseVdKl(x, y))([theta, logSigma2]);
+    const b = tf.valueAndGrads((x: tf.Tensor, y: tf.Tensor) => sparseVdKlByKernels(x, y))([theta, logSigma2]);
+    // Values against the float64 sum of the scalar formula (the two float32 sums differ by ~1e-6 between themselves).
+    const th = theta.dataSync();
+    const ls = logSigma2.dataSync();
+    let exact = 0;
+    for (let i = 0; i < th.length; i++)
+      exact += logUniformKlScalar(Math.min(10, Math.max(-10, ls[i] - Math.log(th[i] * th[i] + 1e-8))));
+    expect(Math.abs(a.value.dataSync()[0] / exact - 1)).toBeLessThan(2e-6);
+    expect(Math.abs(b.value.dataSync()[0] / exact - 1)).toBeLessThan(3e-6);
+    for (const k of [0, 1]) expect(relativeError(a.grads[k], b.grads[k])).toBeLessThan(1e-5);
+    const withNaN = tf.tidy(() => tf.concat([tf.fill([1, 300], NaN), tf.slice(theta, [1, 0], [199, 300])]));
+    // Out of the pass's range: the chain's value, whatever it makes of NaN.
+    expect(sparseVdKl(withNaN, logSigma2).dataSync()[0]).toBe(
+      sparseVdKlByKernels(withNaN, logSigma2).dataSync()[0],
+    );
+    tf.dispose([theta, logSigma2, withNaN, a.value, b.value, ...a.grads, ...b.grads]);
+  });
+
   it('leaks no tensors over repeated gradient steps', () => {
-    const { theta, logSigma2 } = parameters(30, 10, 3);
+    // 80 × 100: the one-pass form on wasm.
+    const { theta, logSigma2 } = parameters(80, 100, 3);
     const a = tf.variable(theta);
     const b = tf.variable(logSigma2);
     const step = () => {

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { sparseVdKlPass } from '../runtime/kernels/sparseVdKlKernel.js';
+import { WasmHeap } from '../runtime/kernels/wasmHeap.js';
 import { lazyGradientOp } from './lazyGradientOp.js';
 import { LOG_ALPHA_CLIP, SPARSE_VD_KL_CONSTANTS } from './logUniformKl.js';
 
@@ -24,6 +26,76 @@ const THETA_SQUARED_OFFSET = 1e-8;
  * and the sigmoids of the forward pass are reused.
  */
 export function sparseVdKl(theta: tf.Tensor, logSigma2: tf.Tensor, clip = LOG_ALPHA_CLIP): tf.Scalar {
+  return sparseVdKlOnHeap(theta, logSigma2, clip) ?? sparseVdKlByKernels(theta, logSigma2, clip);
+}
+
+/** Tensors with fewer weights than this take the kernel chain (the one-pass form's fixed costs would dominate). */
+const ONE_PASS_MIN_SIZE = 4096;
+
+/**
+ * {@link sparseVdKl} as one SIMD pass over the wasm heap (`sparseVdKlKernel.ts`): the per-weight terms and both
+ * gradients at once, the gradients kept for the backward pass. Undefined where it does not apply (another backend, a
+ * small tensor, a size not a multiple of 4, inputs out of its range such as NaN), and the kernel chain runs instead.
+ */
+function sparseVdKlOnHeap(theta: tf.Tensor, logSigma2: tf.Tensor, clip: number): tf.Scalar | undefined {
+  const heap = WasmHeap.of(tf.backend());
+  const sameShape =
+    theta.shape.length === logSigma2.shape.length && theta.shape.every((d, i) => d === logSigma2.shape[i]);
+  if (
+    heap === undefined ||
+    theta.dtype !== 'float32' ||
+    logSigma2.dtype !== 'float32' ||
+    !sameShape ||
+    theta.size < ONE_PASS_MIN_SIZE ||
+    theta.size % 4 !== 0
+  )
+    return undefined;
+  const pass = sparseVdKlPass(heap.memory());
+  if (!pass) return undefined;
+  const shape = [...theta.shape];
+  const outputs = [heap.output(shape), heap.output(shape), heap.output(shape)];
+  const scratch = heap.output([8]);
+  let done = false;
+  try {
+    done = pass.run(
+      heap.f32,
+      {
+        theta: heap.offset(theta),
+        logSigma2: heap.offset(logSigma2),
+        term: heap.offset(outputs[0]),
+        dTheta: heap.offset(outputs[1]),
+        dLogSigma2: heap.offset(outputs[2]),
+        length: theta.size,
+      },
+      { ...SPARSE_VD_KL_CONSTANTS, clip },
+      heap.offset(scratch),
+    );
+  } finally {
+    const backend = tf.backend();
+    backend.disposeData(scratch.dataId);
+    if (!done) for (const info of outputs) backend.disposeData(info.dataId);
+  }
+  if (!done) return undefined;
+  return lazyGradientOp({
+    inputs: { theta, logSigma2 },
+    forward(save) {
+      const [term, dTheta, dLogSigma2] = outputs.map((info) => tf.engine().makeTensorFromTensorInfo(info));
+      save([dTheta, dLogSigma2]);
+      return blockSum(term);
+    },
+    backward(dy, saved) {
+      const [dTheta, dLogSigma2] = saved;
+      return { theta: () => tf.mul(dTheta, dy), logSigma2: () => tf.mul(dLogSigma2, dy) };
+    },
+  }) as tf.Scalar;
+}
+
+/** {@link sparseVdKl} as a chain of TF.js kernels (any backend). */
+export function sparseVdKlByKernels(
+  theta: tf.Tensor,
+  logSigma2: tf.Tensor,
+  clip = LOG_ALPHA_CLIP,
+): tf.Scalar {
   const { k1, k2, k3 } = SPARSE_VD_KL_CONSTANTS;
   return lazyGradientOp({
     inputs: { theta, logSigma2 },

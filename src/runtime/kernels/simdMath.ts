@@ -153,8 +153,10 @@ function splat(write: (view: DataView) => void): number[] {
   for (let lane = 0; lane < 4; lane++) write(new DataView(bytes.buffer, lane * 4, 4));
   return [...simdOp(simd.v128Const), ...bytes];
 }
-const f32x4 = (value: number) => splat((v) => v.setFloat32(0, value, true));
-const i32x4 = (value: number) => splat((v) => v.setUint32(0, value >>> 0, true));
+/** `v128.const` of four equal float32 lanes. */
+export const f32x4 = (value: number) => splat((v) => v.setFloat32(0, value, true));
+/** `v128.const` of four equal int32 lanes. */
+export const i32x4 = (value: number) => splat((v) => v.setUint32(0, value >>> 0, true));
 const v = (code: number) => simdOp(code);
 const mul = v(simd.f32x4Mul);
 const add = v(simd.f32x4Add);
@@ -163,7 +165,7 @@ const sub = v(simd.f32x4Sub);
 // Parameters (byte addresses): x, out, flag, vectorBytes; locals: k, then vectors.
 const [X_AT, OUT_AT, FLAG_AT, BYTES] = [0, 1, 2, 3];
 const K = 4;
-const [X, OK, A, B, C, D] = [5, 6, 7, 8, 9, 10];
+const [X, OK, A, B, C, D, E] = [5, 6, 7, 8, 9, 10, 11];
 
 /** `for (k = 0; k < bytes; k += 16) { x = load(x + k); ok &= valid(x); store(out + k, value(x)) }; store(flag, ok)`. */
 function loop(name: SimdMathFunction, valid: number[], value: number[]): AssembledFunction {
@@ -197,7 +199,7 @@ function loop(name: SimdMathFunction, valid: number[], value: number[]): Assembl
     ...v(simd.v128Store),
     ...memarg,
   ];
-  return { name, params: 4, locals: [I32, V128, V128, V128, V128, V128, V128], code };
+  return { name, params: 4, locals: [I32, V128, V128, V128, V128, V128, V128, V128], code };
 }
 
 /** Horner's rule in `variable` over `coefficients` (highest degree first), leaving the value on the stack. */
@@ -208,39 +210,41 @@ function horner(variable: number, coefficients: readonly number[]): number[] {
   ];
 }
 
-function expLoop(): AssembledFunction {
-  // A = n (float), B = r, C = z; D = 2ⁿ
-  const valid = [...get(X), ...v(simd.f32x4Abs), ...f32x4(EXP_LIMIT), ...v(simd.f32x4Le)];
-  const value = [
-    ...get(X),
+/**
+ * Code leaving exp(x) on the stack (Cephes expf, as {@link expf32}) for the vector in local `x`, with three vector
+ * locals as temporaries. Correct for |x| ≤ 87 only: callers check the range.
+ */
+export function expCode(x: number, [n, r, z]: readonly [number, number, number]): number[] {
+  return [
+    ...get(x),
     ...f32x4(LOG2E),
     ...mul,
     ...f32x4(0.5),
     ...add,
     ...v(simd.f32x4Floor),
-    ...set(A),
-    ...get(X),
-    ...get(A),
+    ...set(n),
+    ...get(x),
+    ...get(n),
     ...f32x4(LN2_HIGH),
     ...mul,
     ...sub,
-    ...get(A),
+    ...get(n),
     ...f32x4(LN2_LOW),
     ...mul,
     ...sub,
-    ...set(B),
-    ...get(B),
-    ...get(B),
+    ...set(r),
+    ...get(r),
+    ...get(r),
     ...mul,
-    ...set(C),
-    ...horner(B, EXP_P),
-    ...get(C),
+    ...set(z),
+    ...horner(r, EXP_P),
+    ...get(z),
     ...mul,
-    ...get(B),
+    ...get(r),
     ...add,
     ...f32x4(1),
     ...add,
-    ...get(A),
+    ...get(n),
     ...v(simd.i32x4TruncSatF32x4S),
     ...i32x4(127),
     ...v(simd.i32x4Add),
@@ -248,11 +252,84 @@ function expLoop(): AssembledFunction {
     ...v(simd.i32x4Shl),
     ...mul,
   ];
-  return loop('exp', valid, value);
+}
+
+/**
+ * Code leaving log(x) on the stack (Cephes logf, as {@link logf32}) for the vector in local `x`, with five vector
+ * locals as temporaries. Correct for positive normal finite x only: callers check the range.
+ */
+export function logCode(
+  x: number,
+  [e, m, mask, xm, z]: readonly [number, number, number, number, number],
+): number[] {
+  return [
+    // e = (bits >> 23) − 126;  m = (bits & 0x807fffff) | 0x3f000000  (m ∈ [½, 1))
+    ...get(x),
+    ...i32(23),
+    ...v(simd.i32x4ShrU),
+    ...i32x4(126),
+    ...v(simd.i32x4Sub),
+    ...set(e),
+    ...get(x),
+    ...i32x4(0x807fffff),
+    ...v(simd.v128And),
+    ...i32x4(0x3f000000),
+    ...v(simd.v128Or),
+    ...set(m),
+    ...get(m),
+    ...f32x4(SQRT_HALF),
+    ...v(simd.f32x4Lt),
+    ...set(mask),
+    // e −= 1 where m < √½ (the mask lanes are −1), as a float
+    ...get(e),
+    ...get(mask),
+    ...v(simd.i32x4Add),
+    ...v(simd.f32x4ConvertI32x4S),
+    ...set(e),
+    // x = (m − 1) + (m where m < √½, else +0)
+    ...get(m),
+    ...f32x4(1),
+    ...sub,
+    ...get(mask),
+    ...get(m),
+    ...v(simd.v128And),
+    ...add,
+    ...set(xm),
+    ...get(xm),
+    ...get(xm),
+    ...mul,
+    ...set(z),
+    ...horner(xm, LOG_Q),
+    ...get(xm),
+    ...mul,
+    ...get(z),
+    ...mul,
+    ...get(e),
+    ...f32x4(LN2_LOW),
+    ...mul,
+    ...add,
+    ...get(z),
+    ...f32x4(0.5),
+    ...mul,
+    ...sub,
+    // (x + y) + e·LN2_HIGH, with y in m
+    ...set(m),
+    ...get(xm),
+    ...get(m),
+    ...add,
+    ...get(e),
+    ...f32x4(LN2_HIGH),
+    ...mul,
+    ...add,
+  ];
+}
+
+function expLoop(): AssembledFunction {
+  const valid = [...get(X), ...v(simd.f32x4Abs), ...f32x4(EXP_LIMIT), ...v(simd.f32x4Le)];
+  return loop('exp', valid, expCode(X, [A, B, C]));
 }
 
 function logLoop(): AssembledFunction {
-  // A = e (integer, then float), B = m, C = mask (m < √½), D = m − 1 adjusted; X reused for z.
   const valid = [
     ...get(X),
     ...f32x4(MIN_NORMAL),
@@ -262,65 +339,7 @@ function logLoop(): AssembledFunction {
     ...v(simd.f32x4Le),
     ...v(simd.v128And),
   ];
-  const value = [
-    ...get(X),
-    ...i32(23),
-    ...v(simd.i32x4ShrU),
-    ...i32x4(126),
-    ...v(simd.i32x4Sub),
-    ...set(A),
-    ...get(X),
-    ...i32x4(0x807fffff),
-    ...v(simd.v128And),
-    ...i32x4(0x3f000000),
-    ...v(simd.v128Or),
-    ...set(B),
-    ...get(B),
-    ...f32x4(SQRT_HALF),
-    ...v(simd.f32x4Lt),
-    ...set(C),
-    // e −= 1 where m < √½ (the mask lanes are −1)
-    ...get(A),
-    ...get(C),
-    ...v(simd.i32x4Add),
-    ...v(simd.f32x4ConvertI32x4S),
-    ...set(A),
-    // x = (m − 1) + (m where m < √½, else +0)
-    ...get(B),
-    ...f32x4(1),
-    ...sub,
-    ...get(C),
-    ...get(B),
-    ...v(simd.v128And),
-    ...add,
-    ...set(D),
-    ...get(D),
-    ...get(D),
-    ...mul,
-    ...set(X),
-    ...horner(D, LOG_Q),
-    ...get(D),
-    ...mul,
-    ...get(X),
-    ...mul,
-    ...get(A),
-    ...f32x4(LN2_LOW),
-    ...mul,
-    ...add,
-    ...get(X),
-    ...f32x4(0.5),
-    ...mul,
-    ...sub,
-    ...set(B),
-    ...get(D),
-    ...get(B),
-    ...add,
-    ...get(A),
-    ...f32x4(LN2_HIGH),
-    ...mul,
-    ...add,
-  ];
-  return loop('log', valid, value);
+  return loop('log', valid, logCode(X, [A, B, C, D, E]));
 }
 
 type LoopExport = (x: number, out: number, flag: number, bytes: number) => void;
