@@ -48,21 +48,11 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       const stepSize = tf.mul(tf.div(c2Sqrt, tf.sub(1, s.accBeta1)), -s.learningRate);
       const epsilonHat = tf.mul(c2Sqrt, s.epsilon);
       names.forEach((name, i) => {
-        const value = tf.engine().registeredVariables[name];
-        s.accumulatedFirstMoment[i] ??= {
-          originalName: `${name}/m`,
-          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-        };
-        s.accumulatedSecondMoment[i] ??= {
-          originalName: `${name}/v`,
-          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-        };
+        const { value, m, v } = moments(s, name, i);
         const gradient = Array.isArray(variableGradients)
           ? variableGradients[i].tensor
           : variableGradients[name];
         if (gradient == null) return;
-        const m = s.accumulatedFirstMoment[i]!.variable;
-        const v = s.accumulatedSecondMoment[i]!.variable;
         const newM = tf.add(tf.mul(m, s.beta1), tf.mul(gradient, 1 - s.beta1));
         const newV = tf.add(tf.mul(v, s.beta2), tf.mul(tf.square(gradient), 1 - s.beta2));
         m.assign(newM);
@@ -97,21 +87,11 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
     try {
       writeAdamScalars(heap.f32, heap.offset(scalarInfo), scalars);
       names.forEach((name, i) => {
-        const value = tf.engine().registeredVariables[name];
-        s.accumulatedFirstMoment[i] ??= {
-          originalName: `${name}/m`,
-          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-        };
-        s.accumulatedSecondMoment[i] ??= {
-          originalName: `${name}/v`,
-          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-        };
+        const { value, m, v } = moments(s, name, i);
         const gradient = Array.isArray(variableGradients)
           ? variableGradients[i].tensor
           : variableGradients[name];
         if (gradient == null) return;
-        const m = s.accumulatedFirstMoment[i]!.variable;
-        const v = s.accumulatedSecondMoment[i]!.variable;
         const shape = value.shape as number[];
         const outputs = [heap.output(shape), heap.output(shape), heap.output(shape)];
         const [outW, outM, outV] = outputs;
@@ -140,6 +120,24 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
     }
     tf.tidy(() => advancePowers(s));
   }
+}
+
+/** Variable `name` (the i-th updated) and its first and second moments, created as zeros on first use. */
+function moments(
+  s: AdamState,
+  name: string,
+  i: number,
+): { value: tf.Variable; m: tf.Variable; v: tf.Variable } {
+  const value = tf.engine().registeredVariables[name];
+  s.accumulatedFirstMoment[i] ??= {
+    originalName: `${name}/m`,
+    variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+  };
+  s.accumulatedSecondMoment[i] ??= {
+    originalName: `${name}/v`,
+    variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+  };
+  return { value, m: s.accumulatedFirstMoment[i]!.variable, v: s.accumulatedSecondMoment[i]!.variable };
 }
 
 /** β₁ᵗ ← β₁ᵗ·β₁ and β₂ᵗ ← β₂ᵗ·β₂ (float32 state variables, as TF.js keeps them). */

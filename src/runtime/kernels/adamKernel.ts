@@ -13,12 +13,12 @@ import {
   type AssembledFunction,
   I32,
   V128,
-  assembleModule,
   get,
   i32,
   increment,
   memarg,
   op,
+  perMemoryModule,
   set,
   simd,
   simdOp,
@@ -172,42 +172,28 @@ type AdamExport = (
   vectorBytes: number,
 ) => void;
 
-const instances = new WeakMap<WebAssembly.Memory, AdamKernel | null>();
+const simdAdamOn = perMemoryModule<{ adam: AdamExport }, AdamKernel>(
+  () => [adamLoop()],
+  ({ adam }) => ({
+    update(heap, o, scalars) {
+      const vectorLength = o.length & ~3;
+      adam(
+        o.w << 2,
+        o.m << 2,
+        o.v << 2,
+        o.g << 2,
+        o.outW << 2,
+        o.outM << 2,
+        o.outV << 2,
+        scalars << 2,
+        vectorLength << 2,
+      );
+      updateScalar(heap, o, scalars, vectorLength);
+    },
+  }),
+);
 
 /** The SIMD kernel on `memory` (one instance per memory), or the JavaScript one where SIMD is unavailable. */
 export function adamKernel(memory: WebAssembly.Memory | undefined): AdamKernel {
-  if (memory === undefined) return javascriptAdam;
-  let kernel = instances.get(memory);
-  if (kernel === undefined) {
-    kernel = instantiate(memory);
-    instances.set(memory, kernel);
-  }
-  return kernel ?? javascriptAdam;
-}
-
-function instantiate(memory: WebAssembly.Memory): AdamKernel | null {
-  try {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const module = new WebAssembly.Module(assembleModule([adamLoop()], { sharedMemory: shared }));
-    const adam = (new WebAssembly.Instance(module, { env: { memory } }).exports as { adam: AdamExport }).adam;
-    return {
-      update(heap, o, scalars) {
-        const vectorLength = o.length & ~3;
-        adam(
-          o.w << 2,
-          o.m << 2,
-          o.v << 2,
-          o.g << 2,
-          o.outW << 2,
-          o.outM << 2,
-          o.outV << 2,
-          scalars << 2,
-          vectorLength << 2,
-        );
-        updateScalar(heap, o, scalars, vectorLength);
-      },
-    };
-  } catch {
-    return null;
-  }
+  return (memory && simdAdamOn(memory)) ?? javascriptAdam;
 }

@@ -22,6 +22,7 @@ import {
   increment,
   memarg,
   op,
+  perMemoryModule,
   set,
   simd,
   simdOp,
@@ -195,72 +196,59 @@ interface SimdExports {
   ) => void;
 }
 
-const instances = new WeakMap<WebAssembly.Memory, HeapRuns | null>();
+const simdRunsOn = perMemoryModule<SimdExports, HeapRuns>(
+  () => kernelFunctions(),
+  (exports, memory) => ({
+    copy: (dst, dstStride, src, srcStride, length, count) =>
+      exports.copyRuns(dst << 2, dstStride << 2, src << 2, srcStride << 2, length << 2, count),
+    add: (dst, dstStride, src, srcStride, length, count) =>
+      exports.addRuns(dst << 2, dstStride << 2, src << 2, srcStride << 2, length << 2, count),
+    zero: (dst, dstStride, length, count) => {
+      const heap = new Float32Array(memory.buffer);
+      for (let r = 0; r < count; r++) heap.fill(0, dst + r * dstStride, dst + r * dstStride + length);
+    },
+    gather: (dst, dstStride, src, srcStride, srcStep, length, count) =>
+      exports.gatherRuns(
+        dst << 2,
+        dstStride << 2,
+        src << 2,
+        srcStride << 2,
+        srcStep << 2,
+        length << 2,
+        count,
+      ),
+    dot2x4: (a0, a1, b0, b1, b2, b3, length, out, outRowStride) =>
+      exports.dot2x4(
+        a0 << 2,
+        a1 << 2,
+        b0 << 2,
+        b1 << 2,
+        b2 << 2,
+        b3 << 2,
+        length << 2,
+        out << 2,
+        outRowStride << 2,
+      ),
+    maxWindow: (x, dx, g, rowStride, colStride, rows, cols, channels) =>
+      exports.maxWindow(
+        x << 2,
+        (dx - x) << 2,
+        g << 2,
+        rowStride << 2,
+        colStride << 2,
+        rows,
+        cols,
+        channels << 2,
+      ),
+  }),
+);
 
 /**
  * The SIMD runs on `memory` (one module instance per memory, made on first use), or undefined where WebAssembly SIMD
  * or importing the memory is not possible (then use {@link javascriptRuns}).
  */
 export function simdRuns(memory: WebAssembly.Memory): HeapRuns | undefined {
-  let runs = instances.get(memory);
-  if (runs === undefined) {
-    runs = instantiate(memory);
-    instances.set(memory, runs);
-  }
-  return runs ?? undefined;
-}
-
-function instantiate(memory: WebAssembly.Memory): HeapRuns | null {
-  try {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const module = new WebAssembly.Module(kernelModule({ sharedMemory: shared }));
-    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdExports;
-    return {
-      copy: (dst, dstStride, src, srcStride, length, count) =>
-        exports.copyRuns(dst << 2, dstStride << 2, src << 2, srcStride << 2, length << 2, count),
-      add: (dst, dstStride, src, srcStride, length, count) =>
-        exports.addRuns(dst << 2, dstStride << 2, src << 2, srcStride << 2, length << 2, count),
-      zero: (dst, dstStride, length, count) => {
-        const heap = new Float32Array(memory.buffer);
-        for (let r = 0; r < count; r++) heap.fill(0, dst + r * dstStride, dst + r * dstStride + length);
-      },
-      gather: (dst, dstStride, src, srcStride, srcStep, length, count) =>
-        exports.gatherRuns(
-          dst << 2,
-          dstStride << 2,
-          src << 2,
-          srcStride << 2,
-          srcStep << 2,
-          length << 2,
-          count,
-        ),
-      dot2x4: (a0, a1, b0, b1, b2, b3, length, out, outRowStride) =>
-        exports.dot2x4(
-          a0 << 2,
-          a1 << 2,
-          b0 << 2,
-          b1 << 2,
-          b2 << 2,
-          b3 << 2,
-          length << 2,
-          out << 2,
-          outRowStride << 2,
-        ),
-      maxWindow: (x, dx, g, rowStride, colStride, rows, cols, channels) =>
-        exports.maxWindow(
-          x << 2,
-          (dx - x) << 2,
-          g << 2,
-          rowStride << 2,
-          colStride << 2,
-          rows,
-          cols,
-          channels << 2,
-        ),
-    };
-  } catch {
-    return null;
-  }
+  return simdRunsOn(memory);
 }
 
 // --- the module ------------------------------------------------------------------------------------------------
@@ -572,7 +560,12 @@ function dotLoop(): AssembledFunction {
   return { name: 'dot2x4', params: 9, locals: [I32, ...Array.from({ length: 11 }, () => V128)], code };
 }
 
-/** The module: imports env.memory (a shared one with `sharedMemory`); exports copyRuns, addRuns, gatherRuns, maxWindow and dot2x4. */
+/** The module's functions: copyRuns, addRuns, gatherRuns, maxWindow and dot2x4. */
+function kernelFunctions(): AssembledFunction[] {
+  return [runLoop(false), runLoop(true), gatherLoop(), maxWindowLoop(), dotLoop()];
+}
+
+/** The module: imports env.memory (a shared one with `sharedMemory`); exports the functions above. */
 export function kernelModule(options: { readonly sharedMemory?: boolean } = {}): Uint8Array<ArrayBuffer> {
-  return assembleModule([runLoop(false), runLoop(true), gatherLoop(), maxWindowLoop(), dotLoop()], options);
+  return assembleModule(kernelFunctions(), options);
 }

@@ -18,12 +18,12 @@ import {
   type AssembledFunction,
   I32,
   V128,
-  assembleModule,
   get,
   i32,
   increment,
   memarg,
   op,
+  perMemoryModule,
   set,
   simd,
   simdOp,
@@ -344,40 +344,23 @@ function logLoop(): AssembledFunction {
 
 type LoopExport = (x: number, out: number, flag: number, bytes: number) => void;
 
-const instances = new WeakMap<WebAssembly.Memory, SimdMathLoops | null>();
+const simdLoopsOn = perMemoryModule<Record<SimdMathFunction, LoopExport>, SimdMathLoops>(
+  () => [expLoop(), logLoop()],
+  (exports) => ({
+    simd: true,
+    run(fn, heap, x, out, flag, length) {
+      const vectorLength = length & ~3;
+      exports[fn](x << 2, out << 2, flag << 2, vectorLength << 2);
+      const lanes = new Int32Array(heap.buffer, heap.byteOffset + (flag << 2), 4);
+      if (lanes.some((lane) => lane !== -1)) return false;
+      return scalarRun(fn, heap, x, out, vectorLength, length);
+    },
+  }),
+);
 
 /** The SIMD loops on `memory` (one instance per memory), or the JavaScript forms where SIMD is unavailable. */
 export function simdMathLoops(memory: WebAssembly.Memory | undefined): SimdMathLoops {
-  if (memory === undefined) return javascriptLoops;
-  let loops = instances.get(memory);
-  if (loops === undefined) {
-    loops = instantiate(memory);
-    instances.set(memory, loops);
-  }
-  return loops ?? javascriptLoops;
-}
-
-function instantiate(memory: WebAssembly.Memory): SimdMathLoops | null {
-  try {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const module = new WebAssembly.Module(assembleModule([expLoop(), logLoop()], { sharedMemory: shared }));
-    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<
-      SimdMathFunction,
-      LoopExport
-    >;
-    return {
-      simd: true,
-      run(fn, heap, x, out, flag, length) {
-        const vectorLength = length & ~3;
-        exports[fn](x << 2, out << 2, flag << 2, vectorLength << 2);
-        const lanes = new Int32Array(heap.buffer, heap.byteOffset + (flag << 2), 4);
-        if (lanes.some((lane) => lane !== -1)) return false;
-        return scalarRun(fn, heap, x, out, vectorLength, length);
-      },
-    };
-  } catch {
-    return null;
-  }
+  return (memory && simdLoopsOn(memory)) ?? javascriptLoops;
 }
 
 /** The backend's `Exp` or `Log` kernel (`fn`) wrapped: large float32 tensors take the SIMD loop. */

@@ -15,12 +15,12 @@ import {
   type AssembledFunction,
   I32,
   V128,
-  assembleModule,
   get,
   i32,
   increment,
   memarg,
   op,
+  perMemoryModule,
   set,
   simd,
   simdOp,
@@ -241,45 +241,30 @@ type KlExport = (
   bytes: number,
 ) => void;
 
-const instances = new WeakMap<WebAssembly.Memory, SparseVdKlPass | null>();
+const passOn = perMemoryModule<{ sparseVdKl: KlExport }, SparseVdKlPass>(
+  () => [klLoop()],
+  ({ sparseVdKl: kl }) => ({
+    run(heap, o, c, scratch) {
+      if (o.length % 4 !== 0) return false;
+      heap.set([c.k1, c.k2, c.k3, c.clip], scratch);
+      const flag = scratch + 4;
+      kl(
+        o.theta << 2,
+        o.logSigma2 << 2,
+        o.term << 2,
+        o.dTheta << 2,
+        o.dLogSigma2 << 2,
+        scratch << 2,
+        flag << 2,
+        o.length << 2,
+      );
+      const lanes = new Int32Array(heap.buffer, heap.byteOffset + (flag << 2), 4);
+      return lanes.every((lane) => lane === -1);
+    },
+  }),
+);
 
 /** The pass on `memory` (one instance per memory), or undefined where SIMD modules cannot run. */
 export function sparseVdKlPass(memory: WebAssembly.Memory | undefined): SparseVdKlPass | undefined {
-  if (memory === undefined) return undefined;
-  let pass = instances.get(memory);
-  if (pass === undefined) {
-    pass = instantiate(memory);
-    instances.set(memory, pass);
-  }
-  return pass ?? undefined;
-}
-
-function instantiate(memory: WebAssembly.Memory): SparseVdKlPass | null {
-  try {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const module = new WebAssembly.Module(assembleModule([klLoop()], { sharedMemory: shared }));
-    const kl = (new WebAssembly.Instance(module, { env: { memory } }).exports as { sparseVdKl: KlExport })
-      .sparseVdKl;
-    return {
-      run(heap, o, c, scratch) {
-        if (o.length % 4 !== 0) return false;
-        heap.set([c.k1, c.k2, c.k3, c.clip], scratch);
-        const flag = scratch + 4;
-        kl(
-          o.theta << 2,
-          o.logSigma2 << 2,
-          o.term << 2,
-          o.dTheta << 2,
-          o.dLogSigma2 << 2,
-          scratch << 2,
-          flag << 2,
-          o.length << 2,
-        );
-        const lanes = new Int32Array(heap.buffer, heap.byteOffset + (flag << 2), 4);
-        return lanes.every((lane) => lane === -1);
-      },
-    };
-  } catch {
-    return null;
-  }
+  return memory && passOn(memory);
 }

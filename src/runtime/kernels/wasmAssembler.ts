@@ -163,3 +163,29 @@ export function assembleModule(
   ];
   return new Uint8Array(bytes);
 }
+
+/**
+ * One instance per `WebAssembly.Memory` of a module assembled from `functions` and imported against that memory
+ * (declared shared when the memory is, as the threaded build's), wrapped by `wrap`; undefined where it cannot be
+ * instantiated (no SIMD, a content security policy). Instances are made on first use and cached per memory.
+ */
+export function perMemoryModule<Exports, T>(
+  functions: () => readonly AssembledFunction[],
+  wrap: (exports: Exports, memory: WebAssembly.Memory) => T,
+): (memory: WebAssembly.Memory) => T | undefined {
+  const instances = new WeakMap<WebAssembly.Memory, T | null>();
+  return (memory) => {
+    let instance = instances.get(memory);
+    if (instance === undefined) {
+      try {
+        const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+        const module = new WebAssembly.Module(assembleModule(functions(), { sharedMemory: shared }));
+        instance = wrap(new WebAssembly.Instance(module, { env: { memory } }).exports as Exports, memory);
+      } catch {
+        instance = null;
+      }
+      instances.set(memory, instance);
+    }
+    return instance ?? undefined;
+  };
+}
