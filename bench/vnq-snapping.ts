@@ -73,7 +73,11 @@ function snap(layer: BayesianLayer, codebook: Codebook = 'learned'): void {
       for (let iteration = 0; iteration < 30; iteration++) {
         let sum = 0;
         let count = 0;
-        for (const i of kept) if (Math.abs(t[i]) > r / 2) ((sum += Math.abs(t[i])), count++);
+        for (const i of kept) {
+          if (Math.abs(t[i]) <= r / 2) continue;
+          sum += Math.abs(t[i]);
+          count++;
+        }
         if (count > 0) r = sum / count;
       }
     }

@@ -49,9 +49,7 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       const epsilonHat = tf.mul(c2Sqrt, s.epsilon);
       names.forEach((name, i) => {
         const { value, m, v } = moments(s, name, i);
-        const gradient = Array.isArray(variableGradients)
-          ? variableGradients[i].tensor
-          : variableGradients[name];
+        const gradient = gradientOf(variableGradients, name, i);
         if (gradient == null) return;
         const newM = tf.add(tf.mul(m, s.beta1), tf.mul(gradient, 1 - s.beta1));
         const newV = tf.add(tf.mul(v, s.beta2), tf.mul(tf.square(gradient), 1 - s.beta2));
@@ -88,9 +86,7 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       writeAdamScalars(heap.f32, heap.offset(scalarInfo), scalars);
       names.forEach((name, i) => {
         const { value, m, v } = moments(s, name, i);
-        const gradient = Array.isArray(variableGradients)
-          ? variableGradients[i].tensor
-          : variableGradients[name];
+        const gradient = gradientOf(variableGradients, name, i);
         if (gradient == null) return;
         const shape = value.shape as number[];
         const outputs = [heap.output(shape), heap.output(shape), heap.output(shape)];
@@ -120,6 +116,15 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
     }
     tf.tidy(() => advancePowers(s));
   }
+}
+
+/** The gradient of variable `name`, the i-th of the update, from either form `applyGradients` accepts. */
+function gradientOf(
+  variableGradients: tf.NamedTensorMap | Array<{ name: string; tensor: tf.Tensor }>,
+  name: string,
+  i: number,
+): tf.Tensor | undefined {
+  return Array.isArray(variableGradients) ? variableGradients[i].tensor : variableGradients[name];
 }
 
 /** Variable `name` (the i-th updated) and its first and second moments, created as zeros on first use. */
