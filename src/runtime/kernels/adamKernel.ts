@@ -14,16 +14,14 @@ import {
   type AssembledFunction,
   I32,
   V128,
+  address,
   get,
-  i32,
-  increment,
-  memarg,
-  op,
+  loadAt,
   perMemoryModule,
   set,
-  simd,
-  simdOp,
-  whileNot,
+  splatFrom,
+  vec,
+  vectorLoop,
 } from './wasmAssembler.js';
 
 /** The scalars of one update, in the order the kernel reads them. */
@@ -90,18 +88,8 @@ const K = 9;
 const [B1, C1, B2, C2, EPS, STEP, NEW_M, NEW_V] = [10, 11, 12, 13, 14, 15, 16, 17];
 
 function adamLoop(): AssembledFunction {
-  const at = (base: number) => [...get(base), ...get(K), op.i32Add];
-  const load = (base: number) => [...at(base), ...simdOp(simd.v128Load), ...memarg];
-  const splat = (index: number, local: number) => [
-    ...get(SCALARS),
-    ...i32(4 * index),
-    op.i32Add,
-    ...simdOp(simd.v128Load32Splat),
-    ...memarg,
-    ...set(local),
-  ];
-  const mul = simdOp(simd.f32x4Mul);
-  const add = simdOp(simd.f32x4Add);
+  const load = (base: number) => loadAt(base, K);
+  const { mul, add } = vec;
   const body = [
     // m' = m·β₁ + g·(1 − β₁)
     ...load(M),
@@ -112,10 +100,9 @@ function adamLoop(): AssembledFunction {
     ...mul,
     ...add,
     ...set(NEW_M),
-    ...at(OUT_M),
+    ...address(OUT_M, K),
     ...get(NEW_M),
-    ...simdOp(simd.v128Store),
-    ...memarg,
+    ...vec.store,
     // v' = v·β₂ + (g·g)·(1 − β₂)
     ...load(V),
     ...get(B2),
@@ -127,36 +114,26 @@ function adamLoop(): AssembledFunction {
     ...mul,
     ...add,
     ...set(NEW_V),
-    ...at(OUT_V),
+    ...address(OUT_V, K),
     ...get(NEW_V),
-    ...simdOp(simd.v128Store),
-    ...memarg,
+    ...vec.store,
     // w' = w + (m' / (√v' + ε̂))·s
-    ...at(OUT_W),
+    ...address(OUT_W, K),
     ...load(W),
     ...get(NEW_M),
     ...get(NEW_V),
-    ...simdOp(simd.f32x4Sqrt),
+    ...vec.sqrt,
     ...get(EPS),
     ...add,
-    ...simdOp(simd.f32x4Div),
+    ...vec.div,
     ...get(STEP),
     ...mul,
     ...add,
-    ...simdOp(simd.v128Store),
-    ...memarg,
-    ...increment(K, i32(16)),
+    ...vec.store,
   ];
   const code = [
-    ...splat(0, B1),
-    ...splat(1, C1),
-    ...splat(2, B2),
-    ...splat(3, C2),
-    ...splat(4, EPS),
-    ...splat(5, STEP),
-    ...i32(0),
-    ...set(K),
-    ...whileNot([...get(K), ...get(BYTES), op.i32GeS], body),
+    ...[B1, C1, B2, C2, EPS, STEP].flatMap((local, index) => splatFrom(SCALARS, index, local)),
+    ...vectorLoop(K, BYTES, body),
   ];
   return { name: 'adam', params: 9, locals: [I32, V128, V128, V128, V128, V128, V128, V128, V128], code };
 }

@@ -20,6 +20,7 @@ import {
   get,
   i32,
   increment,
+  loadAt,
   memarg,
   op,
   perMemoryModule,
@@ -508,7 +509,7 @@ const D_VB = 20;
  * out[r][c] += ((acc_rc[0] + acc_rc[1]) + acc_rc[2]) + acc_rc[3].
  */
 function dotLoop(): AssembledFunction {
-  const load = (base: number) => [...get(base), ...get(D_K), op.i32Add, ...simdOp(simd.v128Load), ...memarg];
+  const load = (base: number) => loadAt(base, D_K);
   const body = [
     ...load(D_A[0]),
     ...set(D_VA[0]),

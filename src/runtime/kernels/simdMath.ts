@@ -19,16 +19,19 @@ import {
   type AssembledFunction,
   I32,
   V128,
+  address,
+  allLanesTrue,
+  f32x4,
   get,
   i32,
-  increment,
-  memarg,
-  op,
+  i32x4,
+  loadAt,
   perMemoryModule,
   set,
   simd,
   simdOp,
-  whileNot,
+  vec,
+  vectorLoop,
 } from './wasmAssembler.js';
 import { WasmHeap } from './wasmHeap.js';
 
@@ -149,19 +152,7 @@ const javascriptLoops: SimdMathLoops = {
   run: (fn, heap, x, out, _flag, length) => scalarRun(fn, heap, x, out, 0, length),
 };
 
-function splat(write: (view: DataView) => void): number[] {
-  const bytes = new Uint8Array(16);
-  for (let lane = 0; lane < 4; lane++) write(new DataView(bytes.buffer, lane * 4, 4));
-  return [...simdOp(simd.v128Const), ...bytes];
-}
-/** `v128.const` of four equal float32 lanes. */
-export const f32x4 = (value: number) => splat((v) => v.setFloat32(0, value, true));
-/** `v128.const` of four equal int32 lanes. */
-export const i32x4 = (value: number) => splat((v) => v.setUint32(0, value >>> 0, true));
-const v = (code: number) => simdOp(code);
-const mul = v(simd.f32x4Mul);
-const add = v(simd.f32x4Add);
-const sub = v(simd.f32x4Sub);
+const { mul, add, sub } = vec;
 
 // Parameters (byte addresses): x, out, flag, vectorBytes; locals: k, then vectors.
 const [X_AT, OUT_AT, FLAG_AT, BYTES] = [0, 1, 2, 3];
@@ -171,34 +162,23 @@ const [X, OK, A, B, C, D, E] = [5, 6, 7, 8, 9, 10, 11];
 /** `for (k = 0; k < bytes; k += 16) { x = load(x + k); ok &= valid(x); store(out + k, value(x)) }; store(flag, ok)`. */
 function loop(name: SimdMathFunction, valid: number[], value: number[]): AssembledFunction {
   const body = [
-    ...get(X_AT),
-    ...get(K),
-    op.i32Add,
-    ...v(simd.v128Load),
-    ...memarg,
+    ...loadAt(X_AT, K),
     ...set(X),
     ...get(OK),
     ...valid,
-    ...v(simd.v128And),
+    ...vec.and,
     ...set(OK),
-    ...get(OUT_AT),
-    ...get(K),
-    op.i32Add,
+    ...address(OUT_AT, K),
     ...value,
-    ...v(simd.v128Store),
-    ...memarg,
-    ...increment(K, i32(16)),
+    ...vec.store,
   ];
   const code = [
     ...i32x4(-1),
     ...set(OK),
-    ...i32(0),
-    ...set(K),
-    ...whileNot([...get(K), ...get(BYTES), op.i32GeS], body),
+    ...vectorLoop(K, BYTES, body),
     ...get(FLAG_AT),
     ...get(OK),
-    ...v(simd.v128Store),
-    ...memarg,
+    ...vec.store,
   ];
   return { name, params: 4, locals: [I32, V128, V128, V128, V128, V128, V128, V128], code };
 }
@@ -222,7 +202,7 @@ export function expCode(x: number, [n, r, z]: readonly [number, number, number])
     ...mul,
     ...f32x4(0.5),
     ...add,
-    ...v(simd.f32x4Floor),
+    ...vec.floor,
     ...set(n),
     ...get(x),
     ...get(n),
@@ -246,11 +226,11 @@ export function expCode(x: number, [n, r, z]: readonly [number, number, number])
     ...f32x4(1),
     ...add,
     ...get(n),
-    ...v(simd.i32x4TruncSatF32x4S),
+    ...simdOp(simd.i32x4TruncSatF32x4S),
     ...i32x4(127),
-    ...v(simd.i32x4Add),
+    ...simdOp(simd.i32x4Add),
     ...i32(23),
-    ...v(simd.i32x4Shl),
+    ...simdOp(simd.i32x4Shl),
     ...mul,
   ];
 }
@@ -267,25 +247,25 @@ export function logCode(
     // e = (bits >> 23) − 126;  m = (bits & 0x807fffff) | 0x3f000000  (m ∈ [½, 1))
     ...get(x),
     ...i32(23),
-    ...v(simd.i32x4ShrU),
+    ...simdOp(simd.i32x4ShrU),
     ...i32x4(126),
-    ...v(simd.i32x4Sub),
+    ...simdOp(simd.i32x4Sub),
     ...set(e),
     ...get(x),
     ...i32x4(0x807fffff),
-    ...v(simd.v128And),
+    ...vec.and,
     ...i32x4(0x3f000000),
-    ...v(simd.v128Or),
+    ...vec.or,
     ...set(m),
     ...get(m),
     ...f32x4(SQRT_HALF),
-    ...v(simd.f32x4Lt),
+    ...vec.lt,
     ...set(mask),
     // e −= 1 where m < √½ (the mask lanes are −1), as a float
     ...get(e),
     ...get(mask),
-    ...v(simd.i32x4Add),
-    ...v(simd.f32x4ConvertI32x4S),
+    ...simdOp(simd.i32x4Add),
+    ...simdOp(simd.f32x4ConvertI32x4S),
     ...set(e),
     // x = (m − 1) + (m where m < √½, else +0)
     ...get(m),
@@ -293,7 +273,7 @@ export function logCode(
     ...sub,
     ...get(mask),
     ...get(m),
-    ...v(simd.v128And),
+    ...vec.and,
     ...add,
     ...set(xm),
     ...get(xm),
@@ -326,7 +306,7 @@ export function logCode(
 }
 
 function expLoop(): AssembledFunction {
-  const valid = [...get(X), ...v(simd.f32x4Abs), ...f32x4(EXP_LIMIT), ...v(simd.f32x4Le)];
+  const valid = [...get(X), ...vec.abs, ...f32x4(EXP_LIMIT), ...vec.le];
   return loop('exp', valid, expCode(X, [A, B, C]));
 }
 
@@ -334,11 +314,11 @@ function logLoop(): AssembledFunction {
   const valid = [
     ...get(X),
     ...f32x4(MIN_NORMAL),
-    ...v(simd.f32x4Ge),
+    ...vec.ge,
     ...get(X),
     ...f32x4(MAX_FINITE),
-    ...v(simd.f32x4Le),
-    ...v(simd.v128And),
+    ...vec.le,
+    ...vec.and,
   ];
   return loop('log', valid, logCode(X, [A, B, C, D, E]));
 }
@@ -352,9 +332,7 @@ const simdLoopsOn = perMemoryModule<Record<SimdMathFunction, LoopExport>, SimdMa
     run(fn, heap, x, out, flag, length) {
       const vectorLength = length & ~3;
       exports[fn](x << 2, out << 2, flag << 2, vectorLength << 2);
-      const lanes = new Int32Array(heap.buffer, heap.byteOffset + (flag << 2), 4);
-      if (lanes.some((lane) => lane !== -1)) return false;
-      return scalarRun(fn, heap, x, out, vectorLength, length);
+      return allLanesTrue(heap, flag) && scalarRun(fn, heap, x, out, vectorLength, length);
     },
   }),
 );

@@ -10,21 +10,22 @@
  * with exp and log as in `simdMath.ts`. The pass also checks its inputs (|θ| ≤ 1e18, |log σ²| ≤ 1e30, both finite);
  * if any is outside, it reports so and the caller uses the kernel chain, which propagates NaN and infinities.
  */
-import { expCode, f32x4, i32x4, logCode } from './simdMath.js';
+import { expCode, logCode } from './simdMath.js';
 import {
   type AssembledFunction,
   I32,
   V128,
+  address,
+  allLanesTrue,
+  f32x4,
   get,
-  i32,
-  increment,
-  memarg,
-  op,
+  i32x4,
+  loadAt,
   perMemoryModule,
   set,
-  simd,
-  simdOp,
-  whileNot,
+  splatFrom,
+  vec,
+  vectorLoop,
 } from './wasmAssembler.js';
 
 /** Element indices on the heap of one call's inputs and outputs, and their length. */
@@ -59,14 +60,7 @@ const THETA_LIMIT = 1e18;
 const LOG_SIGMA2_LIMIT = 1e30;
 const THETA_SQUARED_OFFSET = 1e-8;
 
-const v = (code: number) => simdOp(code);
-const mul = v(simd.f32x4Mul);
-const add = v(simd.f32x4Add);
-const sub = v(simd.f32x4Sub);
-const div = v(simd.f32x4Div);
-const and = v(simd.v128And);
-const le = v(simd.f32x4Le);
-const abs = v(simd.f32x4Abs);
+const { mul, add, sub, div, and, le, abs } = vec;
 
 // Parameters (byte addresses): theta, logSigma2, term, dTheta, dLogSigma2, scalars (k1, k2, k3, clip), flag, bytes.
 const [THETA, LS, TERM, D_THETA, D_LS, SCALARS, FLAG, BYTES] = [0, 1, 2, 3, 4, 5, 6, 7];
@@ -78,24 +72,12 @@ const [T, L, Q, RAW, LA, U, E, OK, K1, K2, K3, CLIP, T1, T2, T3, T4, T5] = [
 const VECTOR_LOCALS = 17;
 
 function klLoop(): AssembledFunction {
-  const at = (base: number) => [...get(base), ...get(K), op.i32Add];
-  const splat = (index: number, local: number) => [
-    ...get(SCALARS),
-    ...i32(4 * index),
-    op.i32Add,
-    ...v(simd.v128Load32Splat),
-    ...memarg,
-    ...set(local),
-  ];
+  const at = (base: number) => address(base, K);
   const one = f32x4(1);
   const body = [
-    ...at(THETA),
-    ...v(simd.v128Load),
-    ...memarg,
+    ...loadAt(THETA, K),
     ...set(T),
-    ...at(LS),
-    ...v(simd.v128Load),
-    ...memarg,
+    ...loadAt(LS, K),
     ...set(L),
     // ok &= |θ| ≤ 1e18 & |log σ²| ≤ 1e30 (false for NaN)
     ...get(OK),
@@ -123,11 +105,11 @@ function klLoop(): AssembledFunction {
     ...set(RAW),
     ...get(RAW),
     ...get(CLIP),
-    ...v(simd.f32x4Min),
+    ...vec.min,
     ...f32x4(0),
     ...get(CLIP),
     ...sub,
-    ...v(simd.f32x4Max),
+    ...vec.max,
     ...set(LA),
     // u = 1 / (1 + exp(k3·ℓ + k2))
     ...get(LA),
@@ -162,8 +144,7 @@ function klLoop(): AssembledFunction {
     ...f32x4(0.5),
     ...mul,
     ...add,
-    ...v(simd.v128Store),
-    ...memarg,
+    ...vec.store,
     // ∂/∂log σ² = [(u² − u)·k1k3 + (s − 1)·½] where |raw| ≤ c, s = 1 / (1 + e)
     ...get(U),
     ...get(U),
@@ -192,8 +173,7 @@ function klLoop(): AssembledFunction {
     ...set(T1),
     ...at(D_LS),
     ...get(T1),
-    ...v(simd.v128Store),
-    ...memarg,
+    ...vec.store,
     // ∂/∂θ = (∂/∂log σ² · (θ · −2)) / q
     ...at(D_THETA),
     ...get(T1),
@@ -203,24 +183,16 @@ function klLoop(): AssembledFunction {
     ...mul,
     ...get(Q),
     ...div,
-    ...v(simd.v128Store),
-    ...memarg,
-    ...increment(K, i32(16)),
+    ...vec.store,
   ];
   const code = [
-    ...splat(0, K1),
-    ...splat(1, K2),
-    ...splat(2, K3),
-    ...splat(3, CLIP),
+    ...[K1, K2, K3, CLIP].flatMap((local, index) => splatFrom(SCALARS, index, local)),
     ...i32x4(-1),
     ...set(OK),
-    ...i32(0),
-    ...set(K),
-    ...whileNot([...get(K), ...get(BYTES), op.i32GeS], body),
+    ...vectorLoop(K, BYTES, body),
     ...get(FLAG),
     ...get(OK),
-    ...v(simd.v128Store),
-    ...memarg,
+    ...vec.store,
   ];
   return {
     name: 'sparseVdKl',
@@ -258,8 +230,7 @@ const passOn = perMemoryModule<{ sparseVdKl: KlExport }, SparseVdKlPass>(
         flag << 2,
         o.length << 2,
       );
-      const lanes = new Int32Array(heap.buffer, heap.byteOffset + (flag << 2), 4);
-      return lanes.every((lane) => lane === -1);
+      return allLanesTrue(heap, flag);
     },
   }),
 );

@@ -118,6 +118,71 @@ export function whileNot(exit: number[], body: number[]): number[] {
   return [op.block, op.empty, op.loop, op.empty, ...exit, op.brIf, 1, ...body, op.br, 0, op.end, op.end];
 }
 
+/** `v128.const` with the same 4 bytes in each lane. */
+function splatConst(write: (lane: DataView) => void): number[] {
+  const bytes = new Uint8Array(16);
+  for (let lane = 0; lane < 4; lane++) write(new DataView(bytes.buffer, lane * 4, 4));
+  return [...simdOp(simd.v128Const), ...bytes];
+}
+
+/** `v128.const` of four equal float32 lanes. */
+export const f32x4 = (value: number): number[] => splatConst((lane) => lane.setFloat32(0, value, true));
+/** `v128.const` of four equal int32 lanes. */
+export const i32x4 = (value: number): number[] => splatConst((lane) => lane.setUint32(0, value >>> 0, true));
+
+/** Vector instructions the loops use, as byte sequences. */
+export const vec = {
+  add: simdOp(simd.f32x4Add),
+  sub: simdOp(simd.f32x4Sub),
+  mul: simdOp(simd.f32x4Mul),
+  div: simdOp(simd.f32x4Div),
+  min: simdOp(simd.f32x4Min),
+  max: simdOp(simd.f32x4Max),
+  abs: simdOp(simd.f32x4Abs),
+  sqrt: simdOp(simd.f32x4Sqrt),
+  floor: simdOp(simd.f32x4Floor),
+  lt: simdOp(simd.f32x4Lt),
+  le: simdOp(simd.f32x4Le),
+  ge: simdOp(simd.f32x4Ge),
+  and: simdOp(simd.v128And),
+  or: simdOp(simd.v128Or),
+  store: [...simdOp(simd.v128Store), ...memarg],
+} as const;
+
+/** The byte address `base + k` (two i32 locals) on the stack. */
+export const address = (base: number, k: number): number[] => [...get(base), ...get(k), op.i32Add];
+
+/** The vector at byte address `base + k` on the stack. */
+export const loadAt = (base: number, k: number): number[] => [
+  ...address(base, k),
+  ...simdOp(simd.v128Load),
+  ...memarg,
+];
+
+/** `local` ← the float32 at index `index` after the byte address in local `pointer`, in all four lanes. */
+export const splatFrom = (pointer: number, index: number, local: number): number[] => [
+  ...get(pointer),
+  ...i32(4 * index),
+  op.i32Add,
+  ...simdOp(simd.v128Load32Splat),
+  ...memarg,
+  ...set(local),
+];
+
+/** `for (k = 0; k < bytes; k += 16) body` over i32 locals `k` and `bytes`. */
+export function vectorLoop(k: number, bytes: number, body: number[]): number[] {
+  return [
+    ...i32(0),
+    ...set(k),
+    ...whileNot([...get(k), ...get(bytes), op.i32GeS], [...body, ...increment(k, i32(16))]),
+  ];
+}
+
+/** Whether the 4 int32 lanes at element index `at` of `heap` are all −1 (a loop's all-true mask, stored there). */
+export function allLanesTrue(heap: Float32Array, at: number): boolean {
+  return new Int32Array(heap.buffer, heap.byteOffset + (at << 2), 4).every((lane) => lane === -1);
+}
+
 /** A function body: its extra locals (types in order) and code. */
 export function functionBody(locals: readonly number[], code: number[]): number[] {
   const declared = vector(locals.map((type) => [1, type]));
