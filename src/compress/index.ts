@@ -11,6 +11,7 @@ export * from './compression-summary.js';
 export * from './from-laplace.js';
 export * from './from-variational.js';
 export * from './quantize-kernels.js';
+export * from './quantized-finetune.js';
 export * from './sparse-matrix.js';
 export * from './sparse-kernels.js';
 export * from './sparse-inference.js';

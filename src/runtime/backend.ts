@@ -1,7 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { BayescompError } from '../util/errors.js';
+import { heapHelperFor, startHeapHelper, stopHeapHelper } from './kernels/heapHelper.js';
 import { registerMissingKernels } from './kernels/register.js';
-import { type WasmThreads, autoWasmThreads, parseWasmThreads, startWasmBackend } from './wasmThreads.js';
+import { WasmHeap } from './kernels/wasmHeap.js';
+import {
+  type WasmThreads,
+  autoWasmThreads,
+  parseWasmThreads,
+  runningWasmThreads,
+  startWasmBackend,
+} from './wasmThreads.js';
 
 /** TF.js backends bayescomp knows how to start. `tensorflow` is the native one from `@tensorflow/tfjs-node`. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
@@ -33,8 +41,9 @@ export interface InitBackendOptions {
   readonly wasmPaths?: string;
   /**
    * Threads of the wasm backend: a count, or `auto` (one per core). More than one runs its threaded SIMD build, in
-   * Node started as `src/runtime/wasmThreads.ts` describes; only XNNPACK's kernels (matrix products, convolutions)
-   * use the threads. Default: one thread (or, on a later call, the running backend's count). Also read from
+   * Node started as `src/runtime/wasmThreads.ts` describes: XNNPACK's kernels (convolutions, elementwise ops) use
+   * all but one of the threads, and bayescomp's own heap kernels (matrix products, the Sparse VD KL, Adam) split their
+   * work with a helper thread, the last one. Default: one thread (or, on a later call, the running backend's count). Also read from
    * `$BAYESCOMP_THREADS` on the first call. A count that cannot be had throws (`auto` falls back to one thread and
    * names the reason in {@link BackendInfo.skipped}). Changing the count of a running wasm backend restarts it,
    * which disposes every tensor on it: choose it before creating tensors.
@@ -122,7 +131,13 @@ async function start(requested: BackendName | 'auto', options: InitBackendOption
     const reason = await tryBackend(name, options, skipped);
     if (reason === undefined) {
       registerMissingKernels(name);
-      return describe(name, skipped);
+      // In Node the threaded build's XNNPACK runs one thread fewer than asked and bayescomp's own kernels (matrix
+      // product, Sparse VD KL, Adam) take that thread as a helper (see heapHelper.ts).
+      const memory = name === 'wasm' && isNode ? WasmHeap.of(tf.backend())?.memory() : undefined;
+      if (memory !== undefined && ((await runningWasmThreads()) ?? 1) > 1) await startHeapHelper(memory);
+      else await stopHeapHelper();
+      const info = await describe(name, skipped);
+      return info;
     }
     // Threads asked for by count are never traded for another backend silently.
     const threadsRefused = name === 'wasm' && typeof threads === 'number' && threads > 1;
@@ -190,7 +205,8 @@ async function describe(name: BackendName, skipped: BackendInfo['skipped']): Pro
     simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
     const multi = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    threads = multi ? wasm.getThreadsCount() : 1;
+    const helper = heapHelperFor(WasmHeap.of(tf.backend())?.memory()) ? 1 : 0;
+    threads = multi ? wasm.getThreadsCount() + helper : 1;
   }
   return { name, tfjsVersion: tf.version_core, simd, threads, skipped, node: isNode };
 }

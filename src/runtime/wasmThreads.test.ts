@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { heapHelperFor } from './kernels/heapHelper.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,7 +122,7 @@ describe('the threaded wasm build in Node', () => {
     await initBackend({ backend: 'wasm', threads: 1 });
   });
 
-  it('starts 2 XNNPACK threads, says so, and keeps only the pthreads it uses', async () => {
+  it('starts XNNPACK on 1 thread and the kernel helper on the other, says 2, keeps only the pthreads it uses', async () => {
     const info = await initBackend({ backend: 'wasm', threads: 2 });
     expect(info.threads).toBe(2);
     expect(describeBackend(info)).toMatch(/^wasm \(SIMD, 2 threads\) on tfjs/);
@@ -141,6 +142,8 @@ describe('the threaded wasm build in Node', () => {
     const memory = (tf.backend() as unknown as { wasm: { wasmMemory: WebAssembly.Memory } }).wasm.wasmMemory;
     expect(memory.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(simdRuns(memory)).toBeDefined();
+    expect(heapHelperFor(memory)?.usable).toBe(true);
+    expect(await import('@tensorflow/tfjs-backend-wasm').then((w) => w.getThreadsCount())).toBe(1);
   });
 
   it('computes products, convolution gradients and a LeNet-5 gradient as the single-threaded build does', async () => {
@@ -156,7 +159,7 @@ describe('the threaded wasm build in Node', () => {
       expect(worst, name).toBeLessThanOrEqual(1e-6);
       if (worst === 0) identical++;
     }
-    // XNNPACK splits the work into tiles without changing any element's summation order: bit for bit.
+    // XNNPACK and the helper split the work without changing any element's summation order: bit for bit.
     expect(identical).toBe(Object.keys(single).length);
     expect(Number.isFinite(single.lenetLoss[0]) && single.lenetLoss[0] > 1).toBe(true);
   });

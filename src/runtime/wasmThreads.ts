@@ -14,6 +14,10 @@
  * 3. The backend gives XNNPACK at most half the logical cores `os.cpus()` reports, so on 2 cores it would run 1
  *    thread: while it starts, `os.cpus()` reports at least twice the threads asked for.
  *
+ * In Node, XNNPACK gets one thread fewer than asked: the last one is bayescomp's kernel helper (`heapHelper.ts`,
+ * started by `initBackend`), which splits the kernels bayescomp itself runs on the heap (matrix product, Sparse VD KL,
+ * Adam). Both pools polling at once would oversubscribe the cores; XNNPACK's elementwise kernels wake its pool too.
+ *
  * Afterwards `worker_threads.Worker`, `os.cpus` and the global `Worker` (which emscripten sets) are restored and the
  * pool's idle workers (emscripten preallocates 8) are terminated. The pthreads stay unreferenced, so they never keep
  * a process from exiting. Results are bit-identical to the single-threaded SIMD build: XNNPACK splits a product into
@@ -78,7 +82,7 @@ export async function runningWasmThreads(): Promise<number | undefined> {
   const threaded = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
   if (!threaded) return 1;
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
-  return wasm.getThreadsCount();
+  return wasm.getThreadsCount() + (isNode ? 1 : 0);
 }
 
 /**
@@ -102,9 +106,11 @@ export async function startWasmBackend(threads: WasmThreads | undefined): Promis
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
     return { failure: await activateWasm() };
   }
-  wasm.setThreadsCount(wanted);
+  // In Node one of the threads is bayescomp's kernel helper (heapHelper.ts), started by initBackend.
+  const xnnpack = isNode ? wanted - 1 : wanted;
+  wasm.setThreadsCount(xnnpack);
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
-  const failure = await startThreaded(wanted);
+  const failure = await startThreaded(xnnpack);
   if (failure === undefined) return {};
   const reason = `the threaded wasm build could not start ${wanted} threads: ${failure}`;
   if (threads !== 'auto') return { failure: reason };

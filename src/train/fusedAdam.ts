@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { adamKernel, writeAdamScalars } from '../runtime/kernels/adamKernel.js';
+import { heapHelperFor } from '../runtime/kernels/heapHelper.js';
 import { WasmHeap } from '../runtime/kernels/wasmHeap.js';
 
 /** The fields of TF.js's `AdamOptimizer` the update reads and writes (private in its public types). */
@@ -80,6 +81,7 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       step: f(f(c2Sqrt / f(1 - s.accBeta1.dataSync()[0])) * f(-s.learningRate)),
     };
     const kernel = adamKernel(heap.memory());
+    const helper = heapHelperFor(heap.memory());
     const backend = tf.backend();
     const scalarInfo = heap.output([6]);
     try {
@@ -104,6 +106,7 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
             length: value.size,
           },
           heap.offset(scalarInfo),
+          helper,
         );
         [value, m, v].forEach((variable, k) => {
           const result = tf.engine().makeTensorFromTensorInfo(outputs[k]);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { heapHelperFor } from '../runtime/kernels/heapHelper.js';
 import { sparseVdKlPass } from '../runtime/kernels/sparseVdKlKernel.js';
 import { WasmHeap } from '../runtime/kernels/wasmHeap.js';
 import { lazyGradientOp } from './lazyGradientOp.js';
@@ -55,7 +56,7 @@ function sparseVdKlOnHeap(theta: tf.Tensor, logSigma2: tf.Tensor, clip: number):
   if (!pass) return undefined;
   const shape = [...theta.shape];
   const outputs = [heap.output(shape), heap.output(shape), heap.output(shape)];
-  const scratch = heap.output([8]);
+  const scratch = heap.output([12]);
   let done = false;
   try {
     done = pass.run(
@@ -70,6 +71,7 @@ function sparseVdKlOnHeap(theta: tf.Tensor, logSigma2: tf.Tensor, clip: number):
       },
       { ...SPARSE_VD_KL_CONSTANTS, clip },
       heap.offset(scratch),
+      heapHelperFor(heap.memory()),
     );
   } finally {
     const backend = tf.backend();

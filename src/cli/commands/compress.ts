@@ -14,6 +14,7 @@ import {
   quantizedBits,
   setKernels,
 } from '../../compress/quantize-kernels.js';
+import { finetuneQuantized } from '../../compress/quantized-finetune.js';
 import { shrinkModel } from '../../compress/structured.js';
 import type { Dataset } from '../../data/dataset.js';
 import { saveModel } from '../../models/file-io.js';
@@ -24,7 +25,7 @@ import { BayescompError } from '../../util/errors.js';
 import { type CompressionSource, loadCompressionSource } from '../compress-source.js';
 import { startBackend, withDataOptions, withOutputOptions } from '../common-options.js';
 import { type CliIo, printJson } from '../io.js';
-import { commaList, finiteNumber, positiveInt } from '../parse-options.js';
+import { commaList, finiteNumber, nonNegativeInt, positiveInt } from '../parse-options.js';
 import { resolveDataset } from '../resolve-inputs.js';
 import { finishRunRecord, newRunRecord, writeRunRecord } from '../run-dir.js';
 
@@ -53,6 +54,12 @@ export interface CompressOptions {
   obs?: boolean;
   /** Rounds of OBS pruning (re-ranking by the updated posterior between rounds); 1 = one-shot mask + update. */
   obsSteps?: number;
+  /** Epochs of quantisation-aware fine-tuning on the training split after snapping (codebook methods). */
+  finetune?: number;
+  /** Adam's learning rate for {@link CompressOptions.finetune}. */
+  finetuneLr?: number;
+  /** Shuffle seed of the fine-tuning. */
+  seed?: number;
 }
 
 const SWEEP_SPARSITIES = [0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995];
@@ -117,7 +124,19 @@ export function registerCompress(program: Command, io: CliIo): void {
           '--keep-float <layers>',
           'comma-separated Dense/Conv2D layers to prune but leave at float32 (e.g. a first convolution)',
           commaList,
-        );
+        )
+        .option(
+          '--finetune <epochs>',
+          'after snapping, train this many epochs through the snap (straight-through; masks and codebooks fixed; needs --data; vnq/uniform/kmeans)',
+          positiveInt,
+        )
+        .option(
+          '--finetune-lr <lr>',
+          'Adam learning rate of --finetune, falling linearly to 0 over it',
+          finiteNumber,
+          1e-4,
+        )
+        .option('--seed <n>', 'shuffle seed of --finetune', nonNegativeInt, 0);
     }
     if (step === 'export') {
       command.addOption(
@@ -169,6 +188,14 @@ export interface CompressResult {
     readonly before?: Record<string, number>;
     readonly pruned?: Record<string, number>;
     readonly quantized?: Record<string, number>;
+  };
+  /** Quantisation-aware fine-tuning, when asked for: epochs, learning rate and each epoch's mean training loss. */
+  readonly finetune?: {
+    readonly epochs: number;
+    readonly lr: number;
+    readonly losses: readonly number[];
+    /** Test accuracy after each epoch (NaN without test data). */
+    readonly accuracy: readonly number[];
   };
   readonly sweep?: ReadonlyArray<{
     readonly sparsity: number;
@@ -273,8 +300,38 @@ export async function runCompress(
         'bad-config',
         `--keep-float: no Dense/Conv2D layer named '${name}' (layers: ${posteriors.map((p) => p.layer).join(', ')})`,
       );
-  const quantized = quantizeKernels(posteriors, masks, method, keepFloat);
+  let quantized = quantizeKernels(posteriors, masks, method, keepFloat);
   setKernels(source.model, quantized.kernels);
+  let finetuneLosses: number[] | undefined;
+  const finetuneAccuracy: number[] = [];
+  if (options.finetune !== undefined) {
+    if (!method || method.kind === 'precision' || !options.data) {
+      throw new BayescompError('bad-config', '--finetune needs --method vnq, uniform or kmeans and --data');
+    }
+    const floats = new Map(posteriors.map((p) => [p.name, maskValues(p.mean, masks.get(p.name))]));
+    const tuned = await finetuneQuantized(
+      source.logits,
+      floats,
+      quantized,
+      masks,
+      await trainSplit(options),
+      {
+        epochs: options.finetune,
+        learningRate: options.finetuneLr ?? 1e-4,
+        seed: options.seed,
+        onEpoch: async (epoch, loss) => {
+          const m = test ? await deterministicValidationMetrics(source.logits, test) : undefined;
+          finetuneAccuracy.push(m?.accuracy ?? NaN);
+          process.stderr.write(
+            `fine-tuning epoch ${epoch + 1}: loss ${loss.toFixed(4)}` +
+              (m ? `, test accuracy ${(100 * m.accuracy).toFixed(2)}%\n` : '\n'),
+          );
+        },
+      },
+    );
+    quantized = tuned.quantized;
+    finetuneLosses = tuned.epochLosses;
+  }
   const quantizedMetrics =
     method && test ? await deterministicValidationMetrics(source.logits, test) : undefined;
   const summary = summarizeCompression(posteriors, masks, quantizedBits(quantized));
@@ -332,6 +389,16 @@ export async function runCompress(
     units,
     bytes,
     metrics: { before, pruned, quantized: quantizedMetrics },
+    ...(finetuneLosses
+      ? {
+          finetune: {
+            epochs: finetuneLosses.length,
+            lr: options.finetuneLr ?? 1e-4,
+            losses: finetuneLosses,
+            accuracy: finetuneAccuracy,
+          },
+        }
+      : {}),
     sweep,
   };
   await writeJsonAtomic(join(options.out, 'compression.json'), result);
@@ -363,6 +430,13 @@ function setBiases(model: tf.LayersModel, biases: ReadonlyMap<string, Float32Arr
 
 function maskValues(values: Float32Array, mask: Uint8Array | undefined): Float32Array {
   return mask ? values.map((v, i) => (mask[i] ? v : 0)) : values;
+}
+
+async function trainSplit(options: CompressOptions): Promise<Dataset> {
+  const data = await resolveDataset(options.data!, { dataDir: options.dataDir, download: options.download });
+  if (!data.train)
+    throw new BayescompError('bad-config', `${data.name} has no training split to fine-tune on`);
+  return data.train;
 }
 
 async function testSplit(options: CompressOptions): Promise<Dataset> {

@@ -10,6 +10,7 @@
  * Where the module cannot be instantiated (no SIMD) the same arithmetic runs in JavaScript, also bit-identical
  * (float32 +, ×, ÷ and √ computed in float64 and rounded once are correctly rounded).
  */
+import type { HeapHelper } from './heapHelper.js';
 import {
   type AssembledFunction,
   I32,
@@ -52,10 +53,14 @@ export interface AdamOperands {
 export interface AdamKernel {
   /**
    * Writes m', v' and w' for `length` elements. `scalars` is the element index of 6 float32 values laid out as
-   * {@link AdamScalars} (written there with {@link writeAdamScalars}).
+   * {@link AdamScalars} (written there with {@link writeAdamScalars}). With a `helper` thread (`heapHelper.ts`) a
+   * long update is split in two halves, one per thread.
    */
-  update(heap: Float32Array, operands: AdamOperands, scalars: number): void;
+  update(heap: Float32Array, operands: AdamOperands, scalars: number, helper?: HeapHelper): void;
 }
+
+/** Updates at least this long are split with a helper thread, when one is given. */
+const SHARED_UPDATE_MIN = 65536;
 
 /** Writes the scalars at element index `at` of `heap`, rounded to float32 (as TF.js scalar tensors are). */
 export function writeAdamScalars(heap: Float32Array, at: number, s: AdamScalars): void {
@@ -87,7 +92,8 @@ const [W, M, V, G, OUT_W, OUT_M, OUT_V, SCALARS, BYTES] = [0, 1, 2, 3, 4, 5, 6, 
 const K = 9;
 const [B1, C1, B2, C2, EPS, STEP, NEW_M, NEW_V] = [10, 11, 12, 13, 14, 15, 16, 17];
 
-function adamLoop(): AssembledFunction {
+/** The update as a module function (exported as `adam`). */
+export function adamLoop(): AssembledFunction {
   const load = (base: number) => loadAt(base, K);
   const { mul, add } = vec;
   const body = [
@@ -153,19 +159,28 @@ type AdamExport = (
 const simdAdamOn = perMemoryModule<{ adam: AdamExport }, AdamKernel>(
   () => [adamLoop()],
   ({ adam }) => ({
-    update(heap, o, scalars) {
+    update(heap, o, scalars, helper) {
       const vectorLength = o.length & ~3;
-      adam(
-        o.w << 2,
-        o.m << 2,
-        o.v << 2,
-        o.g << 2,
-        o.outW << 2,
-        o.outM << 2,
-        o.outV << 2,
+      const args = (from: number, to: number): Parameters<AdamExport> => [
+        (o.w + from) << 2,
+        (o.m + from) << 2,
+        (o.v + from) << 2,
+        (o.g + from) << 2,
+        (o.outW + from) << 2,
+        (o.outM + from) << 2,
+        (o.outV + from) << 2,
         scalars << 2,
-        vectorLength << 2,
-      );
+        (to - from) << 2,
+      ];
+      if (helper && vectorLength >= SHARED_UPDATE_MIN) {
+        const half = (vectorLength >> 3) << 2;
+        const theirs = args(half, vectorLength);
+        helper.run(
+          [{ fn: 'adam', args: theirs }],
+          () => adam(...args(0, half)),
+          () => adam(...theirs),
+        );
+      } else adam(...args(0, vectorLength));
       updateScalar(heap, o, scalars, vectorLength);
     },
   }),

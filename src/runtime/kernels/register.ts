@@ -11,6 +11,7 @@ import { leadingAxesSumConfig } from './leadingAxesSum.js';
 import { mirrorPadGradConfig } from './mirrorPadGradient.js';
 import { sharingIdentityConfig } from './sharingIdentity.js';
 import { simdMathConfig } from './simdMath.js';
+import { gemmMatMulConfig } from './gemmMatMul.js';
 import { transposingMatMulConfig } from './transposingMatMul.js';
 import { unsortedSegmentSumConfig } from './unsortedSegmentSum.js';
 
@@ -64,7 +65,12 @@ const plans: Readonly<Record<string, readonly KernelPlan[]>> = {
     { kernelName: 'Conv3DBackpropInputV2', when: 'replace', make: conv3dBackpropInputConfig },
     { kernelName: 'MaxPoolGrad', when: 'replace', make: maxPoolGradConfig },
     fixedAvgPoolGrad,
-    { kernelName: 'BatchMatMul', when: 'wrap', make: (_, existing) => transposingMatMulConfig(existing!) },
+    // XNNPACK packs B on every product whose B it has not seen: every product of a training step.
+    {
+      kernelName: 'BatchMatMul',
+      when: 'wrap',
+      make: (_, existing) => transposingMatMulConfig(gemmMatMulConfig(existing!)),
+    },
     { kernelName: '_FusedMatMul', when: 'wrap', make: (_, existing) => transposingMatMulConfig(existing!) },
     // Its Identity copies; the engine clones every tensor a gradient keeps.
     { kernelName: 'Identity', when: 'wrap', make: (_, existing) => sharingIdentityConfig(existing!) },

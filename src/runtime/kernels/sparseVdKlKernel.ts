@@ -10,6 +10,7 @@
  * with exp and log as in `simdMath.ts`. The pass also checks its inputs (|θ| ≤ 1e18, |log σ²| ≤ 1e30, both finite);
  * if any is outside, it reports so and the caller uses the kernel chain, which propagates NaN and infinities.
  */
+import type { HeapHelper } from './heapHelper.js';
 import { expCode, logCode } from './simdMath.js';
 import {
   type AssembledFunction,
@@ -49,12 +50,22 @@ export interface SparseVdKlConstants {
 /** The pass on one heap. */
 export interface SparseVdKlPass {
   /**
-   * Writes term, ∂θ and ∂log σ² for every weight; `scratch` is the element index of 8 free float32 slots. Returns false
+   * Writes term, ∂θ and ∂log σ² for every weight; `scratch` is the element index of 12 free float32 slots. With a
+   * `helper` thread (`heapHelper.ts`) a long pass is split in two halves, one per thread. Returns false
    * (outputs unspecified) when an input is out of range. Lengths that are not a multiple of 4 are not supported:
    * returns false for them.
    */
-  run(heap: Float32Array, o: SparseVdKlOperands, constants: SparseVdKlConstants, scratch: number): boolean;
+  run(
+    heap: Float32Array,
+    o: SparseVdKlOperands,
+    constants: SparseVdKlConstants,
+    scratch: number,
+    helper?: HeapHelper,
+  ): boolean;
 }
+
+/** Passes at least this long are split with a helper thread, when one is given. */
+const SHARED_PASS_MIN = 16384;
 
 const THETA_LIMIT = 1e18;
 const LOG_SIGMA2_LIMIT = 1e30;
@@ -71,7 +82,8 @@ const [T, L, Q, RAW, LA, U, E, OK, K1, K2, K3, CLIP, T1, T2, T3, T4, T5] = [
 ];
 const VECTOR_LOCALS = 17;
 
-function klLoop(): AssembledFunction {
+/** The pass as a module function (exported as `sparseVdKl`). */
+export function klLoop(): AssembledFunction {
   const at = (base: number) => address(base, K);
   const one = f32x4(1);
   const body = [
@@ -216,21 +228,32 @@ type KlExport = (
 const passOn = perMemoryModule<{ sparseVdKl: KlExport }, SparseVdKlPass>(
   () => [klLoop()],
   ({ sparseVdKl: kl }) => ({
-    run(heap, o, c, scratch) {
+    run(heap, o, c, scratch, helper) {
       if (o.length % 4 !== 0) return false;
       heap.set([c.k1, c.k2, c.k3, c.clip], scratch);
-      const flag = scratch + 4;
-      kl(
-        o.theta << 2,
-        o.logSigma2 << 2,
-        o.term << 2,
-        o.dTheta << 2,
-        o.dLogSigma2 << 2,
+      const half = helper && o.length >= SHARED_PASS_MIN ? (o.length >> 3) << 2 : o.length;
+      const args = (from: number, to: number, flag: number): Parameters<KlExport> => [
+        (o.theta + from) << 2,
+        (o.logSigma2 + from) << 2,
+        (o.term + from) << 2,
+        (o.dTheta + from) << 2,
+        (o.dLogSigma2 + from) << 2,
         scratch << 2,
         flag << 2,
-        o.length << 2,
+        (to - from) << 2,
+      ];
+      const own = args(0, half, scratch + 4);
+      if (half === o.length) {
+        kl(...own);
+        return allLanesTrue(heap, scratch + 4);
+      }
+      const theirs = args(half, o.length, scratch + 8);
+      helper!.run(
+        [{ fn: 'sparseVdKl', args: theirs }],
+        () => kl(...own),
+        () => kl(...theirs),
       );
-      return allLanesTrue(heap, flag);
+      return allLanesTrue(heap, scratch + 4) && allLanesTrue(heap, scratch + 8);
     },
   }),
 );
