@@ -40,9 +40,12 @@ export function helperFunctions(): AssembledFunction[] {
   return [...gemmTileFunctions(), klLoop(), adamLoop()];
 }
 
+// A variable specifier keeps bundlers from pulling a Node module into browser builds (which never start a helper).
+const WORKER_THREADS = 'node:worker_threads';
+
 // Runs in the worker (CommonJS, evaluated from a string: no file to ship or resolve).
 const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
+const { workerData } = require(${JSON.stringify(WORKER_THREADS)});
 const { memory, bytes, names, control, spins } = workerData;
 const exported = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
 const fns = names.map((name) => exported[name]);
@@ -91,8 +94,9 @@ export class HeapHelper {
     const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
     if (!isNode || typeof SharedArrayBuffer === 'undefined' || !(memory.buffer instanceof SharedArrayBuffer))
       return undefined;
-    const specifier = 'node:worker_threads';
-    const { Worker } = (await import(/* @vite-ignore */ specifier)) as typeof import('node:worker_threads');
+    const { Worker } = (await import(
+      /* @vite-ignore */ WORKER_THREADS
+    )) as typeof import('node:worker_threads');
     const control = new SharedArrayBuffer(4 * (FIRST_CALL + CALL_SLOTS * MAX_CALLS));
     const functions = helperFunctions();
     const names = functions.map((f) => f.name);
