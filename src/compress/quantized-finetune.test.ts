@@ -62,6 +62,7 @@ describe('quantisation-aware fine-tuning (straight-through estimator)', () => {
         learningRate: 0.02,
         batchSize: 32,
         likelihood: 'mse',
+        learnCodebook: false,
       },
     );
     expect(tf.memory().numTensors).toBe(tensorsBefore);
@@ -77,6 +78,38 @@ describe('quantisation-aware fine-tuning (straight-through estimator)', () => {
     expect(Array.from(q.codes, (c) => q.codebook[c])).toEqual(kept);
     expect(result.epochLosses[result.epochLosses.length - 1]).toBeLessThan(1e-3);
     expect(result.epochLosses[0]).toBeGreaterThan(0.05);
+    model.dispose();
+  });
+
+  it('learns the codebook values from a wrong start (the zero stays), same code width', async () => {
+    const model = linearModel();
+    const wrong = Float32Array.from([-0.4, 0, 0.35]);
+    const posteriors = [{ name: 'fc/kernel', layer: 'fc', shape: [6, 3], mean: START }];
+    const masks = new Map([['fc/kernel', MASK]]);
+    const snapped = quantizeKernels(posteriors, masks, {
+      kind: 'codebook',
+      codebooks: new Map([['fc/kernel', wrong]]),
+    });
+    const tensorsBefore = tf.memory().numTensors;
+    const floats = new Map([['fc/kernel', START]]);
+    const options = { epochs: 60, learningRate: 0.02, batchSize: 32, likelihood: 'mse' as const };
+    const result = await finetuneQuantized(model, floats, snapped, masks, regression(256), options);
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    const q = result.quantized.codebooks!.get('fc/kernel')!;
+    expect(q.codebook).toHaveLength(3);
+    expect(q.codebook[1]).toBe(0);
+    expect(q.codebook[0]).toBeCloseTo(-R, 2);
+    expect(q.codebook[2]).toBeCloseTo(R, 2);
+    const kernel = result.quantized.kernels.get('fc/kernel')!;
+    kernel.forEach((v, i) => expect(v).toBeCloseTo(MASK[i] ? W_TRUE[i] : 0, 2));
+    expect(result.epochLosses[result.epochLosses.length - 1]).toBeLessThan(1e-3);
+    // With the codebook held, the wrong values stay and the fit cannot be exact.
+    const held = await finetuneQuantized(linearModel(), floats, snapped, masks, regression(256), {
+      ...options,
+      learnCodebook: false,
+    });
+    expect(Array.from(held.quantized.codebooks!.get('fc/kernel')!.codebook)).toEqual(Array.from(wrong));
+    expect(held.epochLosses[held.epochLosses.length - 1]).toBeGreaterThan(1e-2);
     model.dispose();
   });
 

@@ -16,6 +16,12 @@ export interface QuantizedFinetuneOptions {
   readonly epochs: number;
   /** Adam's learning rate. Default 1e-4. */
   readonly learningRate?: number;
+  /**
+   * Train the codebook values too (default true): each nonzero value moves by the summed gradient of the weights
+   * coded to it (Han et al. 2016's trained quantisation; for VNQ's [−r, 0, r] the two signs then move apart, as in
+   * Zhu et al. 2017's trained ternary quantisation). A zero value stays 0. The code width is unchanged.
+   */
+  readonly learnCodebook?: boolean;
   /** `linear` (default): the learning rate falls linearly to 0 over the run; `constant`: it stays. */
   readonly schedule?: 'linear' | 'constant';
   /** Default 128. */
@@ -75,6 +81,7 @@ export async function finetuneQuantized(
   }
   const batchSize = options.batchSize ?? 128;
   const objective = mapObjective({ likelihood: options.likelihood ?? 'categorical' });
+  const learnCodebook = options.learnCodebook ?? true;
   const tensors = [...quantized.kernels.keys()].map((name) =>
     snappedTensor(model, name, floatKernels, quantized.codebooks?.get(name), masks.get(name)),
   );
@@ -104,9 +111,15 @@ export async function finetuneQuantized(
             variables,
           );
           // Straight through: the gradient at the snapped kernel is applied to its float copy.
-          const named = Object.entries(grads).map(([name, g]) => {
+          const named = Object.entries(grads).flatMap(([name, g]) => {
             const t = byVariable.get(name);
-            return { name: t ? t.float.name : name, tensor: t?.mask ? tf.mul(g, t.mask) : g };
+            if (!t) return [{ name, tensor: g }];
+            const masked = t.mask ? tf.mul(g, t.mask) : g;
+            const levels = learnCodebook ? t.levelGradient(masked) : undefined;
+            return [
+              { name: t.float.name, tensor: masked },
+              ...(levels ? [{ name: t.levels!.name, tensor: levels }] : []),
+            ];
           });
           optimizer.applyGradients(named);
           return value;
@@ -130,15 +143,18 @@ export async function finetuneQuantized(
   }
 }
 
-/** One kernel under fine-tuning: the model's variable (snapped values) and its float copy. */
+/** One kernel under fine-tuning: the model's variable (snapped values), its float copy and its codebook. */
 interface SnappedTensor {
   readonly name: string;
   readonly variable: tf.Variable;
   readonly float: tf.Variable;
   readonly mask?: tf.Tensor;
-  readonly codebook?: Float32Array;
-  /** Writes mask · snap(float) into the model's variable. */
+  /** The codebook values, sorted (absent for a float tensor). */
+  readonly levels?: tf.Variable;
+  /** Writes mask · snap(float) into the model's variable and records each weight's code. */
   project(): void;
+  /** The gradient of each codebook value: the sum of the (masked) kernel gradient over the weights coded to it. */
+  levelGradient(kernelGradient: tf.Tensor): tf.Tensor | undefined;
   dispose(): void;
 }
 
@@ -165,31 +181,47 @@ function snappedTensor(
   const float = tf.variable(start, true, `${layerName}/kernel_float_copy_${variable.id}`);
   start.dispose();
   const maskTensor = mask ? tf.tensor(mask, variable.shape, 'float32') : undefined;
-  const codebook = codes ? Float32Array.from(codes.codebook).sort() : undefined;
-  // Nearest codebook value by bisection on the midpoints (the codebook is sorted).
-  const levels = codebook ? tf.tensor1d(codebook) : undefined;
-  const midpoints = codebook
-    ? tf.tensor1d(codebook.slice(1).map((c, k) => (c + codebook[k]) / 2))
+  const sorted = codes ? Float32Array.from(codes.codebook).sort() : undefined;
+  const levels = sorted
+    ? tf.tidy(() => tf.variable(tf.tensor1d(sorted), true, `${layerName}/codebook_${variable.id}`))
     : undefined;
+  // A zero value stays zero (it is what pruning and VNQ's middle spike mean).
+  const free = sorted ? tf.tensor1d(sorted.map((c) => (c === 0 ? 0 : 1))) : undefined;
+  let index: tf.Tensor | undefined;
   return {
     name,
     variable,
     float,
     mask: maskTensor,
-    codebook,
+    levels,
     project() {
-      tf.tidy(() => {
-        let w: tf.Tensor = float;
-        if (levels && midpoints && codebook!.length === 1) w = tf.fill(float.shape, codebook![0]);
-        else if (levels && midpoints) {
-          const index = tf.searchSorted(midpoints, float.reshape([-1]), 'left');
-          w = tf.gather(levels, index).reshape(float.shape);
-        }
-        variable.assign(maskTensor ? tf.mul(w, maskTensor) : w);
+      tf.dispose(index);
+      index = undefined;
+      const w = tf.tidy(() => {
+        if (!levels) return float;
+        const values = Float32Array.from(levels.dataSync()).sort();
+        levels.assign(tf.tensor1d(values));
+        // Nearest value by bisection on the midpoints of the sorted codebook.
+        const midpoints = tf.tensor1d(values.slice(1).map((c, k) => (c + values[k]) / 2));
+        const codesNow =
+          values.length === 1
+            ? tf.zeros([float.size], 'int32')
+            : tf.searchSorted(midpoints, float.reshape([-1]), 'left').reshape([-1]);
+        index = tf.keep(codesNow);
+        return tf.gather(levels, codesNow).reshape(float.shape);
       });
+      tf.tidy(() => variable.assign(maskTensor ? tf.mul(w, maskTensor) : w));
+      if (w !== float) w.dispose();
+    },
+    levelGradient(kernelGradient) {
+      if (!levels || !index || !free) return undefined;
+      return tf.mul(
+        tf.unsortedSegmentSum(kernelGradient.reshape([-1]), index as tf.Tensor1D, levels.size),
+        free,
+      );
     },
     dispose() {
-      tf.dispose([float, maskTensor, levels, midpoints].filter((t): t is tf.Tensor => t !== undefined));
+      tf.dispose([float, maskTensor, levels, free, index].filter((t): t is tf.Tensor => t !== undefined));
     },
   };
 }
@@ -200,11 +232,10 @@ function collect(tensors: readonly SnappedTensor[], before: QuantizedKernels): Q
   for (const t of tensors) {
     const values = t.variable.dataSync() as Float32Array;
     kernels.set(t.name, Float32Array.from(values));
-    const original = before.codebooks?.get(t.name);
-    if (!original) continue;
+    if (!before.codebooks?.get(t.name) || !t.levels) continue;
     const mask = t.mask?.dataSync();
     const kept = mask ? values.filter((_, i) => mask[i] === 1) : values;
-    codebooks.set(t.name, snapToCodebook(kept, original.codebook));
+    codebooks.set(t.name, snapToCodebook(kept, Float32Array.from(t.levels.dataSync())));
   }
   return { kernels, ...(codebooks.size ? { codebooks } : {}) };
 }

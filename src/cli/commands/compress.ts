@@ -58,6 +58,8 @@ export interface CompressOptions {
   finetune?: number;
   /** Adam's learning rate for {@link CompressOptions.finetune}. */
   finetuneLr?: number;
+  /** Keep the codebook values fixed during {@link CompressOptions.finetune} (default: they train too). */
+  finetuneFixedCodebook?: boolean;
   /** Shuffle seed of the fine-tuning. */
   seed?: number;
 }
@@ -135,6 +137,10 @@ export function registerCompress(program: Command, io: CliIo): void {
           'Adam learning rate of --finetune, falling linearly to 0 over it',
           finiteNumber,
           1e-4,
+        )
+        .option(
+          '--finetune-fixed-codebook',
+          'keep the codebook values fixed during --finetune (default: the nonzero values train too)',
         )
         .option('--seed <n>', 'shuffle seed of --finetune', nonNegativeInt, 0);
     }
@@ -318,6 +324,7 @@ export async function runCompress(
       {
         epochs: options.finetune,
         learningRate: options.finetuneLr ?? 1e-4,
+        learnCodebook: !options.finetuneFixedCodebook,
         seed: options.seed,
         onEpoch: async (epoch, loss) => {
           const m = test ? await deterministicValidationMetrics(source.logits, test) : undefined;
