@@ -1,7 +1,8 @@
 /**
- * The wasm backend's threaded build (issue 7, "both cores"): one training epoch per case with 1 and with N threads (in Node
- * XNNPACK N − 1 and the kernel helper one), in one process, interleaved (1, N, N, 1, 1, N, …: each repetition alternates the order, so a load change on
- * a shared machine hits both settings alike), several repetitions; prints every run, the medians and the median of
+ * The wasm backend's threaded build (issue 7, "both cores"): one training epoch per case with 1 and with N threads
+ * (in Node XNNPACK N − 1 and the kernel helper one), in one process, interleaved (1, N, N, 1, 1, N, …: each
+ * repetition alternates the order, so a load change on a shared machine hits both settings alike), several
+ * repetitions; prints every run, the medians and the median of
  * the per-repetition ratios. The backend is restarted between settings (`initBackend({ threads })`), and each run
  * builds its model afresh with the same seed.
  *
