@@ -24,26 +24,35 @@ export function gemmMatMulConfig(original: tf.KernelConfig): tf.KernelConfig {
       const heap = WasmHeap.of(args.backend as tf.KernelBackend);
       const operands = heap && !transposeA && !transposeB ? plainProduct(a, b) : undefined;
       if (!heap || !operands) return original.kernelFunc(args);
-      const memory = heap.memory();
-      const kernel = gemmKernel(memory);
-      const exports = kernel.exports;
-      if (!exports) return original.kernelFunc(args);
+      if (!gemmKernel(heap.memory()).exports) return original.kernelFunc(args);
       const out = heap.output([...a.shape.slice(0, -1), operands.n]);
-      const p: GemmOperands = { ...operands, a: heap.offset(a), b: heap.offset(b), c: heap.offset(out) };
-      const helper = heapHelperFor(memory);
-      if (helper && p.m * p.k * p.n >= MIN_SHARED_PRODUCT && p.m >= 8) {
-        // The upper half of the rows here, rounded to whole 4-row tiles; the lower half on the helper.
-        const split = ((p.m + 7) >> 3) << 2;
-        const theirs = gemmTileCalls(p, split, p.m);
-        helper.run(
-          theirs,
-          () => runTileCalls(exports, gemmTileCalls(p, 0, split)),
-          () => runTileCalls(exports, theirs),
-        );
-      } else kernel.multiply(heap.f32, p);
+      multiplyOnHeap(heap, { ...operands, a: heap.offset(a), b: heap.offset(b), c: heap.offset(out) });
       return out;
     },
   };
+}
+
+/**
+ * C = A·B on the heap with {@link gemmKernel}'s tiles: rows split with the helper thread when one runs and the product
+ * is large enough (see `heapHelper.ts`), else on this thread. Needs n ≥ 4 and k ≥ 1 for the tiles (a JavaScript loop
+ * otherwise).
+ */
+export function multiplyOnHeap(heap: WasmHeap, p: GemmOperands): void {
+  const kernel = gemmKernel(heap.memory());
+  const exports = kernel.exports;
+  const helper = heapHelperFor(heap.memory());
+  if (!exports || !helper || p.m * p.k * p.n < MIN_SHARED_PRODUCT || p.m < 8 || p.n < 4 || p.k < 1) {
+    kernel.multiply(heap.f32, p);
+    return;
+  }
+  // The upper half of the rows here, rounded to whole 4-row tiles; the lower half on the helper.
+  const split = ((p.m + 7) >> 3) << 2;
+  const theirs = gemmTileCalls(p, split, p.m);
+  helper.run(
+    theirs,
+    () => runTileCalls(exports, gemmTileCalls(p, 0, split)),
+    () => runTileCalls(exports, theirs),
+  );
 }
 
 /** m, k, n of a product the tiles take, or undefined. */
