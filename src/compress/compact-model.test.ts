@@ -40,6 +40,13 @@ describe('compact model format', () => {
     expect(Array.from((back.predict(x) as tf.Tensor).dataSync())).toEqual(
       Array.from((m.predict(x) as tf.Tensor).dataSync()),
     );
+    // The same bytes at an odd offset of a larger buffer (a Node Buffer from a pool, as fs.readFile gives).
+    const pool = Buffer.alloc(bytes.length + 3);
+    pool.set(bytes, 1);
+    const unaligned = await decodeCompactModel(pool.subarray(1, 1 + bytes.length));
+    expect(Array.from((unaligned.predict(x) as tf.Tensor).dataSync())).toEqual(
+      Array.from((m.predict(x) as tf.Tensor).dataSync()),
+    );
     // The pruned 3-bit kernel (432 weights) takes far fewer bytes than its 1728 float32 bytes.
     const saved = encodeCompactModel(m).length - bytes.length;
     expect(saved).toBeGreaterThan(

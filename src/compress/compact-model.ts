@@ -96,6 +96,9 @@ async function decodeCompact(
   source: string,
 ): Promise<{ model: tf.LayersModel; weights: Map<string, Float32Array> }> {
   const fail = (what: string) => new BayescompError('bad-format', what, { file: source });
+  // A copy of our own: a Node Buffer (as fs.readFile gives) may sit unaligned in a shared pool, and its slice() is a
+  // view, so float32 views of its parts would read the wrong bytes or throw.
+  bytes = Uint8Array.from(bytes);
   if (bytes.length < 12 || MAGIC.some((m, i) => bytes[i] !== m))
     throw fail('not a bayescomp compact model (bad magic)');
   if (bytes[4] !== VERSION) throw fail(`unsupported compact format version ${bytes[4]}`);

@@ -88,6 +88,63 @@ describe('bayescomp prune / quantize / export', () => {
     expect(unknown.r.err).toMatch(/--keep-float: no Dense\/Conv2D layer named 'no_such_layer'/);
   });
 
+  it('--finetune trains through the 2-bit snap: same masks and code width, the compact file decodes to the tfjs one', async () => {
+    const quantize = async (out: string, ...extra: string[]) =>
+      runCliCaptured([
+        'export',
+        run,
+        '--out',
+        out,
+        '--method',
+        'kmeans',
+        '--bits',
+        '2',
+        '--format',
+        'all',
+        '--json',
+        ...extra,
+      ]);
+    const plainOut = await mkdtemp(join(tmpdir(), 'bayescomp-snap-'));
+    const plain = await quantize(plainOut, '--data', 'fashion-mnist-subset');
+    expect(plain.code).toBe(0);
+    const tunedOut = await mkdtemp(join(tmpdir(), 'bayescomp-finetune-'));
+    const tuned = await quantize(
+      tunedOut,
+      '--data',
+      'fashion-mnist-subset',
+      '--finetune',
+      '2',
+      '--finetune-lr',
+      '1e-3',
+    );
+    expect(tuned.err).not.toMatch(/internal error/);
+    expect(tuned.code).toBe(0);
+    expect(tuned.err).toMatch(/fine-tuning epoch 2: loss [\d.]+, test accuracy [\d.]+%/);
+    type Result = {
+      rows: { kept: number; bitsPerWeight?: number }[];
+      finetune?: { epochs: number; losses: number[]; accuracy: number[] };
+      metrics: { quantized: { accuracy: number } };
+    };
+    const before = JSON.parse(plain.out) as Result;
+    const after = JSON.parse(tuned.out) as Result;
+    expect(after.rows.map((r) => [r.kept, r.bitsPerWeight])).toEqual(before.rows.map((r) => [r.kept, 2]));
+    expect(after.finetune?.epochs).toBe(2);
+    expect(after.finetune!.losses[1]).toBeLessThan(after.finetune!.losses[0]);
+    expect(after.finetune!.accuracy[1]).toBe(after.metrics.quantized.accuracy);
+    // Each layer holds at most 4 codebook values (plus the pruned zeros), and the compact file decodes to it.
+    const stock = await loadStock(join(tunedOut, 'model'));
+    for (const layer of stock.layers.filter((l) => l.getWeights().length > 0))
+      expect(new Set(layer.getWeights()[0].dataSync()).size).toBeLessThanOrEqual(5);
+    const compact = await decodeCompactModel(await readFile(join(tunedOut, 'model.bcmp')));
+    const expected = stock.predict(x) as tf.Tensor;
+    const decoded = compact.predict(x) as tf.Tensor;
+    expect(Array.from(decoded.dataSync())).toEqual(Array.from(expected.dataSync()));
+    tf.dispose([expected, decoded]);
+    const refused = await quantize(tunedOut, '--finetune', '1');
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/--finetune needs --method vnq, uniform or kmeans and --data/);
+  });
+
   it('exports three formats that predict the same, with byte counts equal to the files', async () => {
     const out = await mkdtemp(join(tmpdir(), 'bayescomp-export-'));
     const r = await runCliCaptured([

@@ -129,7 +129,7 @@ export function registerCompress(program: Command, io: CliIo): void {
         )
         .option(
           '--finetune <epochs>',
-          'after snapping, train this many epochs through the snap (straight-through; masks and codebooks fixed; needs --data; vnq/uniform/kmeans)',
+          'after snapping, train this many epochs through the snap (straight-through; masks and code width fixed; needs --data; vnq/uniform/kmeans)',
           positiveInt,
         )
         .option(
@@ -155,7 +155,7 @@ export function registerCompress(program: Command, io: CliIo): void {
     withOutputOptions(command, false);
     command.action(async (source: string, options: CompressOptions) => {
       await startBackend(program);
-      const result = await runCompress(step, source, options);
+      const result = await runCompress(step, source, options, (line) => io.err(line));
       if (options.json) printJson(io, result);
       else {
         io.out(result.table + '\n');
@@ -216,6 +216,7 @@ export async function runCompress(
   step: Step,
   sourceSpec: string,
   options: CompressOptions,
+  log: (line: string) => void = (line) => void process.stderr.write(line),
 ): Promise<CompressResult> {
   const source = await loadCompressionSource(sourceSpec);
   const criterion = options.criterion ?? source.defaultCriterion;
@@ -329,7 +330,7 @@ export async function runCompress(
         onEpoch: async (epoch, loss) => {
           const m = test ? await deterministicValidationMetrics(source.logits, test) : undefined;
           finetuneAccuracy.push(m?.accuracy ?? NaN);
-          process.stderr.write(
+          log(
             `fine-tuning epoch ${epoch + 1}: loss ${loss.toFixed(4)}` +
               (m ? `, test accuracy ${(100 * m.accuracy).toFixed(2)}%\n` : '\n'),
           );
