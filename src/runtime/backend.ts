@@ -43,8 +43,8 @@ export interface InitBackendOptions {
    * Threads of the wasm backend: a count, or `auto` (one per core). More than one runs its threaded SIMD build, in
    * Node started as `src/runtime/wasmThreads.ts` describes: XNNPACK's kernels (convolutions, elementwise ops) use
    * all but one of the threads, and bayescomp's own heap kernels (matrix products, the Sparse VD KL, Adam) split their
-   * work with a helper thread, the last one. Default: one thread (or, on a later call, the running backend's count). Also read from
-   * `$BAYESCOMP_THREADS` on the first call. A count that cannot be had throws (`auto` falls back to one thread and
+   * work with a helper thread, the last one. Default: one thread (or, on a later call, the running backend's count).
+   * Also read from `$BAYESCOMP_THREADS` on the first call. A count that cannot be had throws (`auto` falls back to one thread and
    * names the reason in {@link BackendInfo.skipped}). Changing the count of a running wasm backend restarts it,
    * which disposes every tensor on it: choose it before creating tensors.
    */
@@ -136,8 +136,7 @@ async function start(requested: BackendName | 'auto', options: InitBackendOption
       const memory = name === 'wasm' && isNode ? WasmHeap.of(tf.backend())?.memory() : undefined;
       if (memory !== undefined && ((await runningWasmThreads()) ?? 1) > 1) await startHeapHelper(memory);
       else await stopHeapHelper();
-      const info = await describe(name, skipped);
-      return info;
+      return describe(name, skipped);
     }
     // Threads asked for by count are never traded for another backend silently.
     const threadsRefused = name === 'wasm' && typeof threads === 'number' && threads > 1;
