@@ -172,15 +172,8 @@ const simdAdamOn = perMemoryModule<{ adam: AdamExport }, AdamKernel>(
         scalars << 2,
         (to - from) << 2,
       ];
-      if (helper && vectorLength >= SHARED_UPDATE_MIN) {
-        const half = (vectorLength >> 3) << 2;
-        const theirs = args(half, vectorLength);
-        helper.run(
-          [{ fn: 'adam', args: theirs }],
-          () => adam(...args(0, half)),
-          () => adam(...theirs),
-        );
-      } else adam(...args(0, vectorLength));
+      if (helper && vectorLength >= SHARED_UPDATE_MIN) helper.splitRange('adam', adam, args, vectorLength);
+      else adam(...args(0, vectorLength));
       updateScalar(heap, o, scalars, vectorLength);
     },
   }),

@@ -130,6 +130,26 @@ export class HeapHelper {
     if (!this.await()) fallback();
   }
 
+  /**
+   * One element-wise pass over `[0, length)` (length a multiple of 4) split in two: the lower half, rounded down to
+   * whole vectors, on this thread, the upper on the helper. `argsFor(from, to)` gives the arguments of the module
+   * function `fn` (here `run`) for a sub-range.
+   */
+  splitRange<A extends number[]>(
+    fn: string,
+    run: (...args: A) => void,
+    argsFor: (from: number, to: number) => A,
+    length: number,
+  ): void {
+    const half = (length >> 3) << 2;
+    const theirs = argsFor(half, length);
+    this.run(
+      [{ fn, args: theirs }],
+      () => run(...argsFor(0, half)),
+      () => run(...theirs),
+    );
+  }
+
   /** Stops the worker. */
   async stop(): Promise<void> {
     if (!this.alive) return;

@@ -231,28 +231,22 @@ const passOn = perMemoryModule<{ sparseVdKl: KlExport }, SparseVdKlPass>(
     run(heap, o, c, scratch, helper) {
       if (o.length % 4 !== 0) return false;
       heap.set([c.k1, c.k2, c.k3, c.clip], scratch);
-      const half = helper && o.length >= SHARED_PASS_MIN ? (o.length >> 3) << 2 : o.length;
-      const args = (from: number, to: number, flag: number): Parameters<KlExport> => [
+      // Each half reports its range check in its own flag: the lower at scratch + 4, the upper at scratch + 8.
+      const args = (from: number, to: number): Parameters<KlExport> => [
         (o.theta + from) << 2,
         (o.logSigma2 + from) << 2,
         (o.term + from) << 2,
         (o.dTheta + from) << 2,
         (o.dLogSigma2 + from) << 2,
         scratch << 2,
-        flag << 2,
+        (from === 0 ? scratch + 4 : scratch + 8) << 2,
         (to - from) << 2,
       ];
-      const own = args(0, half, scratch + 4);
-      if (half === o.length) {
-        kl(...own);
+      if (!helper || o.length < SHARED_PASS_MIN) {
+        kl(...args(0, o.length));
         return allLanesTrue(heap, scratch + 4);
       }
-      const theirs = args(half, o.length, scratch + 8);
-      helper!.run(
-        [{ fn: 'sparseVdKl', args: theirs }],
-        () => kl(...own),
-        () => kl(...theirs),
-      );
+      helper.splitRange('sparseVdKl', kl, args, o.length);
       return allLanesTrue(heap, scratch + 4) && allLanesTrue(heap, scratch + 8);
     },
   }),
